@@ -1,0 +1,314 @@
+"""The IPVS hooks on a director host (net/netfilter/ipvs/ip_vs_core.c).
+
+`local_in` sits where ip_vs_in() does (LOCAL_IN): packets addressed to a local
+address -- the VIP, or a FULLNAT local address -- are matched to a connection
+entry or scheduled, rewritten by the entry's forwarding mode and transmitted
+(the packet never reaches the director's own TCP stack).  `forward` sits where
+ip_vs_out() does for NAT (FORWARD): replies from a real server routed through
+the director get their source set back to VIP:vport.
+
+Everything the director decides comes from the packet bytes, the connection
+table and the schedulers; the `Flow` annotation on a packet is only written to
+(who served it), never read for a decision.
+"""
+from __future__ import annotations
+
+from ipvssim.ipvs import conn as ipvs_conn
+from ipvssim.ipvs.cpu import DEFAULT_COSTS, CpuModel
+from ipvssim.ipvs.modes import IcmpNeeded, dr, fullnat, nat, tun
+from ipvssim.ipvs.service import Service
+from ipvssim.packet import wire
+from ipvssim.scenario.model import CpuSpec, EventSpec, IpvsSettings
+
+__all__ = ["Director"]
+
+_SYN_ONLY_MASK = wire.TH_SYN | wire.TH_ACK | wire.TH_RST | wire.TH_FIN
+
+
+class Director:
+    """IPVS on one host: its services, connection table, CPU and ipvsadm counters."""
+
+    def __init__(self, host, service_specs, settings: IpvsSettings | None, cpu: CpuSpec | None,
+                 scenario, ctx):
+        self.host = host
+        self.ctx = ctx
+        self.settings = settings or IpvsSettings()
+        self.services = [Service(spec, ctx.rng, clock=lambda: ctx.env.now) for spec in service_specs]
+        self.by_key: dict[tuple[int, int, int], Service] = {}
+        for svc in self.services:
+            self.by_key[(svc.protocol, svc.vaddr, svc.port)] = svc
+        self.table = ipvs_conn.ConnTable(self.settings)
+        self.pools: dict[str, fullnat.LocalAddressPool] = {}
+        for svc in self.services:
+            if svc.spec.local_addresses:
+                self.pools[svc.name] = fullnat.LocalAddressPool([int(a) for a in svc.spec.local_addresses])
+        cpu = cpu or CpuSpec()
+        self.costs = dict(DEFAULT_COSTS)
+        self.costs.update(cpu.costs)
+        self.cpu = CpuModel(cpu.cores, self.costs, cpu.backlog)
+        host.local_in_hook = self.local_in
+        host.forward_hook = self.forward
+        host.cpu = self.cpu
+        host.cpu_cost = self.packet_cost
+        self.packets = 0          # frames handled by IPVS (both directions)
+        self.bytes = 0
+        self._expiry_at: float | None = None
+
+    # -- configuration ----------------------------------------------------------------
+    def has_service(self, name: str) -> bool:
+        return any(s.name == name for s in self.services)
+
+    def service(self, name: str) -> Service:
+        for s in self.services:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def schedule_event(self, ev: EventSpec) -> None:
+        timer = self.ctx.env.timeout(max(0.0, ev.at - self.ctx.env.now))
+        timer.callbacks.append(lambda _e, ev=ev: self.apply_event(ev))
+
+    def apply_event(self, ev: EventSpec) -> None:
+        """ipvsadm -e / -d / -a at simulated time `ev.at`."""
+        svc = self.service(ev.service)
+        if ev.action == "add":
+            from ipvssim.scenario.model import RealServerSpec
+            from ipaddress import IPv4Address
+            addr = IPv4Address(ev.server.split(":")[0]) if ev.server[0].isdigit() else None
+            if addr is None:
+                # a host name: the loader resolved it into the event's address field
+                addr = IPv4Address(getattr(ev, "address", None) or "0.0.0.0")
+            svc.add_dest(RealServerSpec(address=addr, port=ev.port or svc.port, host=ev.server,
+                                        weight=1 if ev.weight is None else ev.weight, mode=ev.mode))
+            return
+        dest = svc.find_dest(ev.server)
+        if dest is None:
+            return
+        if ev.action == "weight":
+            svc.edit_dest(dest, ev.weight or 0)
+        elif ev.action == "remove":
+            svc.remove_dest(dest)
+
+    # -- CPU ----------------------------------------------------------------------------
+    def packet_cost(self, pkt) -> float:
+        """Per-packet CPU cost: receive + the IPVS work this packet will need."""
+        d = pkt.data
+        costs = self.costs
+        if len(d) < 34 or d[12:14] != b"\x08\x00":
+            return costs["rx"]
+        proto = d[23]
+        if proto != wire.IPPROTO_TCP and proto != wire.IPPROTO_UDP:
+            return costs["rx"]
+        saddr = wire.ip_src(d)
+        daddr = wire.ip_dst(d)
+        sport = wire.l4_sport(d)
+        dport = wire.l4_dport(d)
+        conn = self.table.in_get(proto, saddr, sport, daddr, dport) or \
+            self.table.out_get(proto, saddr, sport, daddr, dport)
+        if conn is not None:
+            return costs["rx"] + costs[conn.mode]
+        svc = self.by_key.get((proto, daddr, dport)) or self.by_key.get((proto, daddr, 0))
+        if svc is not None:
+            return costs["rx"] + costs.get("schedule", 0.0) + costs[svc.mode]
+        return costs["rx"]
+
+    # -- LOCAL_IN: requests (and FULLNAT replies to a local address) -----------------------
+    def local_in(self, host, iface, pkt) -> bool:
+        d = pkt.data
+        proto = d[23]
+        if proto != wire.IPPROTO_TCP and proto != wire.IPPROTO_UDP:
+            return False
+        if wire.ip_frag_off(d) & 0x1FFF:
+            return False     # non-first fragment: no ports to match (ip_vs_in defrags first)
+        now = self.ctx.env.now
+        table = self.table
+        table.expire(now)
+        saddr = wire.ip_src(d)
+        daddr = wire.ip_dst(d)
+        sport = wire.l4_sport(d)
+        dport = wire.l4_dport(d)
+        flags = wire.tcp_flags(d) if proto == wire.IPPROTO_TCP else 0
+
+        conn = table.out_get(proto, saddr, sport, daddr, dport)
+        if conn is not None and conn.mode == "fullnat":
+            return self._reply(conn, pkt, flags, now)
+
+        conn = table.in_get(proto, saddr, sport, daddr, dport)
+        syn_only = (flags & _SYN_ONLY_MASK) == wire.TH_SYN
+        if conn is not None:
+            action = table.new_syn_action(conn) if syn_only else ipvs_conn.KEEP
+            if action != ipvs_conn.KEEP:
+                # conn_reuse_mode: a new SYN on an entry in TIME_WAIT/CLOSE is
+                # rescheduled as a new connection (ip_vs_core.c is_new_conn_expected).
+                table.expire_now(conn, now)
+                conn = None
+                if action == ipvs_conn.DROP:
+                    host.drop(pkt, "ipvs-conn-reuse-drop")
+                    return True
+            elif not conn.dest.available and self.settings.expire_nodest_conn:
+                # ip_vs_in(): the entry's server was removed -> expire it, drop the packet.
+                table.expire_now(conn, now)
+                host.drop(pkt, "ipvs-nodest-expired")
+                return True
+        if conn is None:
+            svc = self.by_key.get((proto, daddr, dport)) or self.by_key.get((proto, daddr, 0))
+            if svc is None:
+                return False
+            if proto == wire.IPPROTO_TCP:
+                # tcp_conn_schedule(): only a SYN (or anything but RST with sloppy_tcp)
+                # creates an entry; the rest goes to the local stack, which resets it.
+                if flags & wire.TH_RST:
+                    return False
+                if not (flags & wire.TH_SYN) and not self.settings.sloppy_tcp:
+                    return False
+            conn = self._new_connection(svc, pkt, saddr, sport, daddr, dport, now)
+            if conn is None:
+                return True
+        table.state_transition(conn, ipvs_conn.INPUT, flags, now)
+        conn.inpkts += 1
+        conn.dest.inpkts += 1
+        conn.dest.inbytes += len(d) - wire.ETH_HLEN
+        self.packets += 1
+        self.bytes += len(d) - wire.ETH_HLEN
+        return self._transmit(conn, pkt)
+
+    def _new_connection(self, svc: Service, pkt, saddr, sport, daddr, dport, now):
+        host = self.host
+        dest, template = self._schedule(svc, saddr, sport, daddr, dport, now)
+        if dest is None:
+            # ip_vs_leave(): no destination -> ICMP port unreachable to the client.
+            host.icmp_error(pkt, wire.ICMP_DEST_UNREACH, wire.ICMP_PORT_UNREACH)
+            host.drop(pkt, "ipvs-no-destination")
+            return None
+        laddr = lport = None
+        if dest.mode == "fullnat":
+            pool = self.pools.get(svc.name)
+            got = pool.allocate(dest.addr, dest.port, svc.protocol) if pool is not None else None
+            if got is None:
+                host.drop(pkt, "fullnat-no-local-address")
+                return None
+            laddr, lport = got
+        dport_rs = dest.port if dest.mode in ("nat", "fullnat") and dest.port else dport
+        conn = self.table.new(proto=svc.protocol, caddr=saddr, cport=sport, vaddr=daddr, vport=dport,
+                              daddr=dest.addr, dport=dport_rs, dest=dest, mode=dest.mode,
+                              laddr=laddr, lport=lport, control=template, now=now,
+                              pool=self.pools.get(svc.name) if laddr is not None else None,
+                              flow=pkt.flow)
+        conn.service = svc
+        self._arm_expiry()
+        svc.conns += 1
+        dest.conns += 1
+        flow = pkt.flow
+        if flow is not None:
+            flow.real_server = dest.label
+            flow.director = host.name
+        return conn
+
+    def _arm_expiry(self) -> None:
+        """Keep a timer at the table's next expiry, so counts fall while traffic is idle
+        (the kernel runs one timer per entry; one timer for the earliest is equivalent)."""
+        nxt = self.table.next_expiry()
+        if nxt is None or (self._expiry_at is not None and self._expiry_at <= nxt):
+            return
+        self._expiry_at = nxt
+        env = self.ctx.env
+        ev = env.timeout(max(0.0, nxt - env.now))
+        ev.callbacks.append(self._on_expiry)
+
+    def _on_expiry(self, _ev) -> None:
+        self._expiry_at = None
+        self.table.expire(self.ctx.env.now)
+        self._arm_expiry()
+
+    def _schedule(self, svc: Service, saddr, sport, daddr, dport, now):
+        """ip_vs_schedule() / ip_vs_sched_persist(): returns (dest, template or None)."""
+        if not svc.persistent:
+            return svc.schedule(saddr, sport, daddr, dport), None
+        table = self.table
+        cnet = saddr & svc.netmask
+        vport = 0 if svc.port == 0 else dport
+        template = table.template_get(svc.protocol, cnet, daddr, vport)
+        if template is not None and not table.check_template(template):
+            template = None
+        if template is None:
+            dest = svc.schedule(saddr, sport, daddr, dport)
+            if dest is None:
+                return None, None
+            template = table.new_template(proto=svc.protocol, caddr=cnet, vaddr=daddr, vport=vport,
+                                          dest=dest, timeout=svc.timeout, now=now)
+        else:
+            table.touch_template(template, svc.timeout, now)
+        return template.dest, template
+
+    def _transmit(self, conn, pkt) -> bool:
+        """ip_vs_{dr,nat,tunnel,fullnat}_xmit(): rewrite by the entry's mode and send."""
+        host = self.host
+        mode = conn.mode
+        nexthop = None
+        if mode == "dr":
+            # The IP destination stays the VIP; the frame goes to the RIP's MAC (or,
+            # off-link, to the gateway on the route toward the RIP).
+            result = dr.request(pkt.data, conn)
+            nexthop = conn.daddr
+        elif mode == "nat":
+            result = nat.request(pkt.data, conn)
+        elif mode == "fullnat":
+            result = fullnat.request(pkt.data, conn, route_mtu=host.route_mtu(conn.daddr))
+        else:
+            outer_src = host.route_source(conn.daddr)
+            if outer_src is None:
+                host.drop(pkt, "no-route")
+                return True
+            result = tun.request(pkt.data, conn, outer_src=outer_src,
+                                 pmtu_disc=self.settings.pmtu_disc,
+                                 route_mtu=host.route_mtu(conn.daddr))
+        if isinstance(result, IcmpNeeded):
+            host.icmp_error(pkt, result.type, result.code, mtu=result.mtu)
+            host.drop(pkt, "ttl-exceeded" if result.type == wire.ICMP_TIME_EXCEEDED else f"{mode}-frag-needed")
+            return True
+        pkt.data = result
+        if host.ctx.observer.tracing:
+            host.ctx.observer.step(pkt, host.name, None, "rewritten", f"ipvs {mode}")
+        host.output(pkt, nexthop)
+        return True
+
+    # -- replies: NAT at FORWARD, FULLNAT at LOCAL_IN --------------------------------------
+    def forward(self, host, iface, pkt) -> bool:
+        d = pkt.data
+        proto = d[23]
+        if proto != wire.IPPROTO_TCP and proto != wire.IPPROTO_UDP:
+            return False
+        conn = self.table.out_get(proto, wire.ip_src(d), wire.l4_sport(d), wire.ip_dst(d),
+                                  wire.l4_dport(d))
+        if conn is None or conn.mode != "nat":
+            return False
+        flags = wire.tcp_flags(d) if proto == wire.IPPROTO_TCP else 0
+        now = self.ctx.env.now
+        self.table.state_transition(conn, ipvs_conn.OUTPUT, flags, now)
+        self._count_out(conn, d)
+        nat.reply(d, conn)
+        if host.ctx.observer.tracing:
+            host.ctx.observer.step(pkt, host.name, None, "rewritten", "ipvs nat reply")
+        return False         # rewritten in place; the host forwards it on
+
+    def _reply(self, conn, pkt, flags, now) -> bool:
+        self.table.state_transition(conn, ipvs_conn.OUTPUT, flags, now)
+        self._count_out(conn, pkt.data)
+        result = fullnat.reply(pkt.data, conn)
+        if isinstance(result, IcmpNeeded):
+            self.host.icmp_error(pkt, result.type, result.code)
+            self.host.drop(pkt, "ttl-exceeded")
+            return True
+        pkt.data = result
+        if self.host.ctx.observer.tracing:
+            self.host.ctx.observer.step(pkt, self.host.name, None, "rewritten", "ipvs fullnat reply")
+        self.host.output(pkt)
+        return True
+
+    def _count_out(self, conn, d) -> None:
+        n = len(d) - wire.ETH_HLEN
+        conn.outpkts += 1
+        conn.dest.outpkts += 1
+        conn.dest.outbytes += n
+        self.packets += 1
+        self.bytes += n
