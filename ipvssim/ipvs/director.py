@@ -18,7 +18,7 @@ from ipvssim.ipvs.cpu import DEFAULT_COSTS, CpuModel
 from ipvssim.ipvs.modes import IcmpNeeded, dr, fullnat, nat, tun
 from ipvssim.ipvs.service import Service
 from ipvssim.packet import wire
-from ipvssim.scenario.model import CpuSpec, EventSpec, IpvsSettings
+from ipvssim.scenario.model import CpuSpec, EventSpec, IpvsSettings, RealServerSpec
 
 __all__ = ["Director"]
 
@@ -72,13 +72,7 @@ class Director:
         """ipvsadm -e / -d / -a at simulated time `ev.at`."""
         svc = self.service(ev.service)
         if ev.action == "add":
-            from ipvssim.scenario.model import RealServerSpec
-            from ipaddress import IPv4Address
-            addr = IPv4Address(ev.server.split(":")[0]) if ev.server[0].isdigit() else None
-            if addr is None:
-                # a host name: the loader resolved it into the event's address field
-                addr = IPv4Address(getattr(ev, "address", None) or "0.0.0.0")
-            svc.add_dest(RealServerSpec(address=addr, port=ev.port or svc.port, host=ev.server,
+            svc.add_dest(RealServerSpec(address=ev.address, port=ev.port or svc.port, host=ev.server,
                                         weight=1 if ev.weight is None else ev.weight, mode=ev.mode))
             return
         dest = svc.find_dest(ev.server)

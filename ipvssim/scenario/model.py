@@ -231,6 +231,7 @@ class EventSpec:
     weight: int | None = None
     mode: str | None = None         # for "add"
     port: int | None = None         # for "add"
+    address: IPv4Address | None = None   # the real server's address, resolved by the loader
     loc: Loc | None = None
     path: str = ""
 
