@@ -13,7 +13,7 @@ class Flow:
     """
     __slots__ = ("fid", "traffic", "client", "protocol", "start", "end", "status", "reason",
                  "request_bytes", "response_bytes", "received", "request_path", "reply_path",
-                 "real_server", "director", "syn_retries", "resets")
+                 "real_server", "served_by", "director", "syn_retries", "resets")
 
     def __init__(self, fid: int, traffic: str, client: str, protocol: str, start: float,
                  request_bytes: int, response_bytes: int):
@@ -30,7 +30,8 @@ class Flow:
         self.received = 0               # response bytes the client application got
         self.request_path: list[str] | None = None   # hosts of the first client->server packet that arrived
         self.reply_path: list[str] | None = None     # hosts of the first server->client packet that arrived
-        self.real_server: str | None = None          # who served it (director's pick, or who answered)
+        self.real_server: str | None = None          # the director's pick (its label for the dest)
+        self.served_by: str | None = None            # host whose server application took the connection
         self.director: str | None = None
         self.syn_retries = 0
         self.resets = 0

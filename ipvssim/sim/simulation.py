@@ -1,0 +1,193 @@
+"""One run of a scenario: build the network, start the traffic, step the event loop."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+from ipvssim.net.context import SimContext
+from ipvssim.net.flow import Flow
+from ipvssim.scenario.model import Scenario
+from ipvssim.sim.traffic import TrafficGenerator
+
+__all__ = ["Simulation", "RunResult", "with_mode"]
+
+# How often (in events) the loop checks whether all traffic has finished.
+_DONE_CHECK_EVERY = 256
+
+
+def with_mode(scenario: Scenario, mode: str | None) -> Scenario:
+    """The scenario with every real server of every service forced to `mode` (`--mode`)."""
+    if mode is None:
+        return scenario
+    services = tuple(
+        replace(svc, mode=mode, real_servers=tuple(replace(rs, mode=mode) for rs in svc.real_servers))
+        for svc in scenario.services)
+    return replace(scenario, services=services)
+
+
+@dataclass
+class RunResult:
+    """What a run produced; renderers (report, summary, plots, trace) read only this."""
+    scenario: Scenario
+    mode: str                       # "dr" | ... | "as-configured"
+    seed: int
+    flows: list[Flow]
+    ctx: SimContext
+    hosts: dict
+    segments: dict
+    directors: dict                 # host name -> Director
+    events: int = 0
+    simulated_s: float = 0.0
+    wall_s: float = 0.0
+    stopped_by: str = "finished"    # "finished" | "duration" | "max-events"
+    findings: list = field(default_factory=list)
+
+
+def _note_path(pkt, host: str, reason: str | None) -> None:
+    """Record a flow's request and reply paths from the packets that carried it.
+
+    Request: the first packet the client sent that ended anywhere but the client
+    (delivered to the server, or dropped on the way -- then the path shows where).
+    Reply: the first TCP/UDP packet from the other side that reached the client,
+    even if the client's stack refused it (a NAT reply from the RIP is reset there).
+    """
+    flow = pkt.flow
+    if flow is None:
+        return
+    if pkt.origin == flow.client:
+        if flow.request_path is None and host != flow.client:
+            flow.request_path = list(pkt.path)
+    elif flow.reply_path is None and host == flow.client:
+        d = pkt.data
+        if len(d) > 23 and d[12:14] == b"\x08\x00" and d[23] in (6, 17):
+            flow.reply_path = list(pkt.path)
+
+
+class Simulation:
+    """A scenario turned into a network of simpy elements, ready to run once.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        As loaded by `ipvssim.scenario.loader.load_scenario`.
+    mode : str, optional
+        Force every real server to this forwarding mode (the CLI's ``--mode``).
+    seed, duration : optional overrides of the scenario's values.
+    pcap, trace : record per-interface captures / trace steps.
+    max_events : stop (and say so) after this many simulation events.
+    """
+
+    def __init__(self, scenario: Scenario, mode: str | None = None, seed: int | None = None,
+                 duration: float | None = None, pcap: bool = False, trace: bool = False,
+                 trace_flows: set[int] | None = None, max_events: int | None = None,
+                 progress=None):
+        self.scenario = with_mode(scenario, mode)
+        self.mode = mode or "as-configured"
+        self.seed = scenario.seed if seed is None else seed
+        self.duration = scenario.duration if duration is None else duration
+        self.max_events = max_events
+        self.progress = progress          # callable(simulated_now, horizon) or None
+        self.ctx = SimContext(self.seed, pcap=pcap, trace=trace, trace_flows=trace_flows)
+        self.flows: list[Flow] = []
+        self.segments: dict = {}
+        self.hosts: dict = {}
+        self.directors: dict = {}
+        self.generators: list[TrafficGenerator] = []
+        self._build()
+
+    # -- construction -----------------------------------------------------------------
+    def _build(self) -> None:
+        from ipvssim.ipvs.director import Director
+        from ipvssim.net.app import ServerApp
+        from ipvssim.net.host import Host
+        from ipvssim.net.segment import Segment
+
+        topo = self.scenario.topology
+        for seg in topo.segments:
+            self.segments[seg.name] = Segment.from_spec(self.ctx, seg)
+        for hs in topo.hosts:
+            self.hosts[hs.name] = Host.from_spec(self.ctx, hs, self.segments)
+        for hs in topo.hosts:
+            if hs.app is not None:
+                ServerApp(self.hosts[hs.name], list(hs.app.listen))
+        by_director: dict[str, list] = {}
+        for svc in self.scenario.services:
+            by_director.setdefault(svc.director, []).append(svc)
+        for name, services in by_director.items():
+            hs = topo.host(name)
+            self.directors[name] = Director(self.hosts[name], services, hs.ipvs, hs.cpu,
+                                            self.scenario, self.ctx)
+        for ev in self.scenario.events:
+            self.directors_for_service(ev.service).schedule_event(ev)
+        self.ctx.ledger.on_end.append(_note_path)
+        self.expected_flows = sum(t.connections for t in self.scenario.traffic)
+        for spec in self.scenario.traffic:
+            gen = TrafficGenerator(self.ctx, spec, self.hosts, self.flows, self._open_connection)
+            self.generators.append(gen)
+
+    def directors_for_service(self, service_name: str):
+        for d in self.directors.values():
+            if d.has_service(service_name):
+                return d
+        raise KeyError(service_name)
+
+    def _open_connection(self, host, flow: Flow, spec) -> None:
+        from ipvssim.net.app import tcp_client, udp_client
+        dst = int(spec.dst)
+        if spec.protocol == "tcp":
+            tcp_client(host, dst, spec.port, spec.request, spec.response, flow, self._flow_done)
+        else:
+            udp_client(host, dst, spec.port, spec.request, spec.response, flow, self._flow_done)
+
+    def _flow_done(self, flow: Flow) -> None:
+        self.finished += 1
+
+    # -- running ----------------------------------------------------------------------
+    def run(self) -> RunResult:
+        env = self.ctx.env
+        self.finished = 0
+        for gen in self.generators:
+            gen.start()
+        wall0 = time.perf_counter()
+        horizon = self.duration
+        events = 0
+        stopped_by = "duration"
+        limit = self.max_events
+        ledger = self.ctx.ledger
+        next_progress = 0
+        step = env.step
+        peek = env.peek
+        while True:
+            t = peek()
+            if t > horizon:
+                break
+            step()
+            events += 1
+            if events % _DONE_CHECK_EVERY == 0:
+                if self._all_done() and not ledger.live:
+                    stopped_by = "finished"
+                    break
+                if limit is not None and events >= limit:
+                    stopped_by = "max-events"
+                    break
+                if self.progress is not None and events >= next_progress:
+                    self.progress(env.now, horizon)
+                    next_progress = events + 20000
+        else:  # pragma: no cover
+            pass
+        if stopped_by == "duration" and self._all_done():
+            stopped_by = "finished"
+        if stopped_by == "duration" and peek() == float("inf"):
+            stopped_by = "finished"
+        # The clock stands where the last event happened (or at the horizon).
+        simulated = min(env.now, horizon) if stopped_by != "duration" else horizon
+        for f in self.flows:
+            if f.status == "pending":
+                f.reason = f.reason or "unfinished"
+        ledger.check()
+        return RunResult(self.scenario, self.mode, self.seed, self.flows, self.ctx, self.hosts,
+                         self.segments, self.directors, events=events, simulated_s=simulated,
+                         wall_s=time.perf_counter() - wall0, stopped_by=stopped_by)
+
+    def _all_done(self) -> bool:
+        return len(self.flows) == self.expected_flows and self.finished >= self.expected_flows
