@@ -84,6 +84,8 @@ def _write_outputs(out: Path, scenario, seed, results, pcap: bool) -> dict:
             folder = out / "pcap" if len(results) == 1 else out / "pcap" / result.mode
             folder.mkdir(parents=True, exist_ok=True)
             for (host, iface), records in sorted(result.ctx.observer.captures.items()):
+                if not records:
+                    continue         # an interface that saw nothing (lo, mostly)
                 write_pcap(folder / f"{host}-{iface}.pcap", records)
     plots.write_all(report, results, out)
     return report
