@@ -16,6 +16,7 @@ show it to the user unchanged.
 """
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
 from typing import Mapping
@@ -84,8 +85,13 @@ def _show(value: object) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def _scale(number: Decimal, factor: float) -> float:
-    return float(number * Decimal(repr(factor)))
+def _scale(number: Decimal, factor: float, value: object) -> float:
+    scaled = float(number * Decimal(repr(factor)))
+    if math.isinf(scaled):
+        # "1e400s" is a valid Decimal but no float; an infinite horizon or bandwidth would
+        # hang or divide the simulator into nonsense, so say so here.
+        raise ValueError(f"{_show(value)} is too large")
+    return scaled
 
 
 def _unknown_unit(value: object, unit: str, what: str, units: Mapping[str, object],
@@ -107,7 +113,7 @@ def parse_time(value: str | int | float) -> float:
     if unit not in TIME_UNITS:
         hint = " (write 'min' for minutes or 'ms' for milliseconds)" if unit == "m" else ""
         raise _unknown_unit(value, unit, "a time", TIME_UNITS, hint)
-    return _scale(number, TIME_UNITS[unit])
+    return _scale(number, TIME_UNITS[unit], value)
 
 
 def parse_rate(value: str | int | float) -> float:
@@ -119,7 +125,7 @@ def parse_rate(value: str | int | float) -> float:
     number, unit = _split(value, "a bit rate", "100Mbps")
     if unit not in RATE_UNITS:
         raise _unknown_unit(value, unit, "a bit rate", RATE_UNITS)
-    return _scale(number, RATE_UNITS[unit])
+    return _scale(number, RATE_UNITS[unit], value)
 
 
 def parse_size(value: str | int | float) -> int:
@@ -151,4 +157,4 @@ def parse_per_second(value: str | int | float) -> float:
     number, unit = _split(value, "a rate per second", "50/s")
     if unit not in PER_SECOND_UNITS:
         raise _unknown_unit(value, unit, "a rate", PER_SECOND_UNITS)
-    return _scale(number, PER_SECOND_UNITS[unit])
+    return _scale(number, PER_SECOND_UNITS[unit], value)

@@ -24,6 +24,7 @@ _NULL_TAG = "tag:yaml.org,2002:null"
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
+_MAX_SHOWN = 60   # longest value quoted back in a message; a pasted blob stays one line
 
 
 class _Missing:
@@ -68,6 +69,8 @@ def describe(node: Node) -> str:
         return "a list"
     if is_null(node):
         return "nothing"
+    if len(node.value) > _MAX_SHOWN:
+        return repr(node.value[:_MAX_SHOWN]) + f"... ({len(node.value)} characters)"
     return repr(node.value)
 
 
@@ -93,7 +96,14 @@ class Reader:
     # -- documents -------------------------------------------------------------------
     def compose(self, text: str, filename: str) -> Node | None:
         """The root node of a one-document YAML text; None (and a problem) if it is not YAML."""
-        loader = yaml.SafeLoader(text)
+        try:
+            # The constructor already scans the text for non-printable characters.
+            loader = yaml.SafeLoader(text)
+        except yaml.reader.ReaderError as e:
+            line = text.count("\n", 0, e.position) + 1
+            self.problem_at(filename, line, "", f"invalid YAML: character {e.character:#06x} "
+                                                "is not allowed in a YAML file")
+            return None
         loader.name = filename   # marks carry the file name, so each node knows its file
         try:
             return loader.get_single_node()
@@ -102,9 +112,25 @@ class Reader:
             what = e.problem or e.context or "cannot be parsed"
             if e.context and e.problem and e.problem.startswith("but "):
                 what = f"{e.context}, {e.problem}"
+            elif e.context and e.context.endswith("; first occurrence") and e.context_mark:
+                # PyYAML splits "duplicate anchor" over context and problem.
+                what = (f"{e.context.removesuffix('; first occurrence')} "
+                        f"(first at line {e.context_mark.line + 1})")
+            elif e.context and e.problem and e.context_mark and mark \
+                    and e.context_mark.line != mark.line \
+                    and e.context.startswith(("while parsing ", "while scanning ")):
+                # The parser trips a line or more after the mistake (an unclosed `[` or
+                # quote): point back at where the construct began.
+                thing = e.context.split(" ", 2)[2]
+                what = f"{e.problem} (in {thing} that starts at line {e.context_mark.line + 1})"
             self.problem_at(filename, mark.line + 1 if mark else 1, "", f"invalid YAML: {what}")
         except yaml.YAMLError as e:
             self.problem_at(filename, 1, "", f"invalid YAML: {e}")
+        except RecursionError:
+            # PyYAML composes nested collections recursively: [[[[...]]]] thousands deep
+            # exhausts the stack.  No scenario nests more than a handful of levels.
+            self.problem_at(filename, loader.get_mark().line + 1, "",
+                            "invalid YAML: lists or mappings nested too deeply")
         finally:
             loader.dispose()
         return None

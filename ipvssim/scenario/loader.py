@@ -38,7 +38,7 @@ from ipvssim.scenario.model import (
 )
 
 __all__ = ["load_scenario", "load_scenario_text", "ScenarioError", "Problem",
-           "DEFAULT_PERSISTENCE_S", "DEFAULT_DURATION_S", "APP_HEADER_LEN"]
+           "DEFAULT_PERSISTENCE_S", "DEFAULT_DURATION_S", "APP_HEADER_LEN", "MAX_CONNECTIONS"]
 
 # ipvsadm/keepalived IPVS_SVC_PERSISTENT_TIMEOUT (6*60): `-p` without a value.
 DEFAULT_PERSISTENCE_S = 360.0
@@ -49,6 +49,10 @@ DEFAULT_DURATION_S = 60.0
 APP_HEADER_LEN = 8
 MAX_APP_LENGTH = 2 ** 32 - 1
 DEFAULT_TOLERANCE = 0.05
+# Every connection of a traffic is simulated packet by packet and keeps a Flow record for
+# the report (a few hundred bytes each, plus its packets while alive): beyond this the
+# run would exhaust memory long before it finished, so the file is refused up front.
+MAX_CONNECTIONS = 10_000_000
 # Linux IFNAMSIZ (16) including the terminating NUL.
 MAX_IFNAME_LEN = 15
 # RFC 791: every host must accept 68-byte datagrams; 65535 is the largest IPv4 datagram.
@@ -79,7 +83,7 @@ _APP_KEYS = ("listen",)
 _PROTOCOLS = ("tcp", "udp")
 _SERVICE_KEYS = ("name", "director", "vip", "port", "protocol", "scheduler", "flags",
                  "persistence", "persistence_netmask", "mode", "local_addresses",
-                 "real_servers")
+                 "local_ports", "real_servers")
 _SERVICE_ALIASES = {"netmask": "persistence_netmask"}
 _RS_KEYS = ("host", "address", "port", "weight", "mode", "upper", "lower")
 _RS_ALIASES = {"u_threshold": "upper", "l_threshold": "lower"}
@@ -116,14 +120,30 @@ def load_scenario(path: str | os.PathLike) -> Scenario:
         With every problem found, each printing as ``FILE:LINE: message``.
     """
     path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise ScenarioError([Problem(path, 0, f"cannot read scenario file: {e.strerror}")])
-    except UnicodeDecodeError as e:
-        raise ScenarioError([Problem(path, 0, f"not a UTF-8 text file ({e.reason})")])
+    text, line, why = _read_text(path)
+    if text is None:
+        raise ScenarioError([Problem(path, line, f"cannot read scenario file: {why}")])
     return load_scenario_text(text, path)
+
+
+def _read_text(path: str) -> tuple[str | None, int, str]:
+    """(text, 0, "") or (None, line of the problem or 0, why the file cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return None, 0, "no such file"
+    except IsADirectoryError:
+        return None, 0, "it is a directory, not a YAML file"
+    except (OSError, ValueError) as e:   # ValueError: a NUL byte in the path
+        return None, 0, getattr(e, "strerror", None) or str(e)
+    try:
+        return data.decode("utf-8"), 0, ""
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        return None, line, (f"not UTF-8 text: byte 0x{data[e.start]:02x} at column {column} "
+                            "(save the file as UTF-8)")
 
 
 def load_scenario_text(text: str, filename: str = "<string>") -> Scenario:
@@ -213,7 +233,7 @@ class _ScenarioLoader:
         r = self.r
         if isinstance(node, MappingNode) or is_null(node):
             return node
-        if not isinstance(node, ScalarNode):
+        if not isinstance(node, ScalarNode) or not node.value.strip() or "\0" in node.value:
             r.problem(node, "topology", f"expected a mapping or a file path, got {describe(node)}")
             return None
         target = os.path.normpath(os.path.join(os.path.dirname(from_file), node.value))
@@ -222,15 +242,16 @@ class _ScenarioLoader:
             cycle = " -> ".join([*chain, target])
             r.problem(node, "topology", f"circular include: {cycle}")
             return None
-        try:
-            with open(target, encoding="utf-8") as f:
-                text = f.read()
-        except FileNotFoundError:
+        text, bad_line, why = _read_text(target)
+        if text is None and not os.path.exists(target):
             r.problem(node, "topology", f"topology file not found: {node.value!r} "
                                         f"(looked for {target})")
             return None
-        except (OSError, UnicodeDecodeError) as e:
-            r.problem(node, "topology", f"cannot read topology file {target}: {e}")
+        if text is None and bad_line:
+            r.problem_at(target, bad_line, "", f"cannot read topology file: {why}")
+            return None
+        if text is None:
+            r.problem(node, "topology", f"cannot read topology file {target}: {why}")
             return None
         self.topology_file = target
         root = r.compose(text, target)
@@ -565,7 +586,8 @@ class _ScenarioLoader:
             self.service_names.add(name)
             director = self._host_ref(m.get("director"), join(p, "director"))
             vip = r.address(m.get("vip"), join(p, "vip"))
-            port = r.integer(m.get("port"), join(p, "port"), 0, lo=0, hi=65535)
+            written_port = r.integer(m.get("port"), join(p, "port"), None, lo=0, hi=65535)
+            port = written_port or 0
             protocol = r.choice(m.get("protocol"), join(p, "protocol"), _PROTOCOLS, "tcp")
             scheduler = r.choice(m.get("scheduler"), join(p, "scheduler"), SCHEDULERS, "wlc")
             flags = []
@@ -581,7 +603,8 @@ class _ScenarioLoader:
                 lip = r.address(anode, join(p, "local_addresses"))
                 if lip is not None:
                     lips.append(lip)
-            if "port" in m and port == 0 and persistence == 0:
+            local_ports = self._port_range(m.get("local_ports"), join(p, "local_ports"))
+            if written_port == 0 and persistence == 0:
                 # ipvsadm: "Zero port specified for non-persistent service".
                 r.problem(m["port"], join(p, "port"), "port 0 (all ports) needs persistence")
             if vip is not None and "port" in m and director is not None:
@@ -594,10 +617,22 @@ class _ScenarioLoader:
                                      vip, port)
             spec = ServiceSpec(name, director or "", vip, port, protocol, scheduler,
                                tuple(flags), persistence, netmask, mode, tuple(lips), rss,
-                               _loc(snode), p)
+                               _loc(snode), p, local_ports)
             self.services[name] = spec
             out.append(spec)
         return tuple(out)
+
+    def _port_range(self, node: Node | None, path: str) -> tuple[int, int] | None:
+        """"LO-HI" (both 1..65535, LO <= HI), as DPVS's sa_pool port range."""
+        raw = self.r.text(node, path)
+        if raw is None:
+            return None
+        lo_s, sep, hi_s = raw.partition("-")
+        lo_s, hi_s = lo_s.strip(), hi_s.strip()
+        if sep and lo_s.isdigit() and hi_s.isdigit() and 0 < int(lo_s) <= int(hi_s) <= 65535:
+            return int(lo_s), int(hi_s)
+        self.r.problem(node, path, f"expected a port range LO-HI within 1-65535, got {raw!r}")
+        return None
 
     def _persistence(self, node: Node | None, path: str) -> float:
         if node is None:
@@ -698,7 +733,7 @@ class _ScenarioLoader:
             protocol = r.choice(m.get("protocol"), join(p, "protocol"), _PROTOCOLS, None)
             if protocol is None:
                 protocol = self._service_protocol(dst, port)
-            connections = r.integer(m.get("connections"), join(p, "connections"), 1, lo=1)
+            connections = self._connections(m.get("connections"), join(p, "connections"))
             rate = r.quantity(m.get("rate"), join(p, "rate"), units.parse_per_second, 10.0)
             arrival = r.choice(m.get("arrival"), join(p, "arrival"), _ARRIVALS, "constant")
             request = self._app_size(m.get("request"), join(p, "request"), 100, APP_HEADER_LEN)
@@ -711,6 +746,15 @@ class _ScenarioLoader:
             self.traffic[name] = spec
             out.append(spec)
         return tuple(out)
+
+    def _connections(self, node: Node | None, path: str) -> int:
+        count = self.r.integer(node, path, 1, lo=1)
+        if count > MAX_CONNECTIONS:
+            self.r.problem(node, path, f"at most {MAX_CONNECTIONS} connections, got {count}: "
+                                       "each is simulated packet by packet and kept for the "
+                                       "report, so more would run out of memory")
+            return 1
+        return count
 
     def _endpoint(self, node: Node | None, path: str) -> tuple[IPv4Address | None, int]:
         raw = self.r.text(node, path)

@@ -195,6 +195,8 @@ class ServiceSpec:
     real_servers: tuple[RealServerSpec, ...] = ()
     loc: Loc | None = None
     path: str = ""
+    # FULLNAT local port range (lo, hi) lent on each local address; None = DPVS's default.
+    local_ports: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
