@@ -224,9 +224,29 @@ def _check_finding(params: dict, result, findings: list[dict]) -> list[dict]:
     return [_row(check, False, detail)]
 
 
+def _check_drops(params: dict, result, findings) -> list[dict]:
+    """Packets dropped with `reason` (at `host`, if given): a count condition on the total."""
+    reason, host = params["reason"], params.get("host")
+    where = f" at {host}" if host else ""
+    counts = {(h, r): n for (h, r), n in result.ctx.ledger.drops.items()}
+    total = sum(n for (h, r), n in counts.items() if r == reason and (host is None or h == host))
+    want = params.get("count", ">= 1")
+    # a fraction makes no sense without a base: counts of drops are absolute
+    passed, wanted = _count_ok(want if not isinstance(want, float) else f">= {want}", total, total)
+    if isinstance(want, str) and want.strip().lower() == "all":
+        passed, wanted = total > 0, "some"
+    label = f"drops {reason}{where}: {wanted}"
+    if passed:
+        return [_row(label, True, f"{total} dropped ({reason}{where})")]
+    seen = sorted(((n, h, r) for (h, r), n in counts.items()), reverse=True)[:5]
+    others = ", ".join(f"{n} {r} at {h}" for n, h, r in seen) or "no drops at all"
+    return [_row(label, False, f"{total} dropped ({reason}{where}); drops seen: {others}")]
+
+
 _HANDLERS = {
     "connections": _check_connections,
     "path": _check_path,
     "distribution": _check_distribution,
     "finding": _check_finding,
+    "drops": _check_drops,
 }

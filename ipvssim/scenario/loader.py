@@ -28,6 +28,7 @@ from typing import Any, Iterable
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from ipvssim import units
+from ipvssim.dataplane import DATAPLANES
 from ipvssim.scenario._yaml import MISSING, Reader, describe, file_of, index, is_null, \
     join, line_of, suggest
 from ipvssim.scenario.errors import Problem, ScenarioError
@@ -68,7 +69,8 @@ _TOPO_KEYS = ("segments", "hosts", "description")
 _TOPO_FILE_KEYS = ("topology", "name", "description")
 _SEGMENT_KEYS = ("subnet", "bandwidth", "delay", "loss", "queue", "mtu", "description")
 _HOST_KEYS = ("interfaces", "routes", "forwarding", "sysctl", "app", "ipvs", "cpu",
-              "description")
+              "dataplane", "description")
+_DATAPLANES = DATAPLANES
 _IFACE_KEYS = ("segment", "ip", "mac", "mtu", "sysctl")
 _ROUTE_KEYS = ("to", "via", "dev", "src")
 _SYSCTL_RANGES = {"arp_ignore": (0, 8), "arp_announce": (0, 2), "rp_filter": (0, 2)}
@@ -96,6 +98,7 @@ _EXPECT_KEYS = {
              "reply_excludes", "request_hops", "reply_hops"),
     "distribution": ("service", "shares", "tolerance"),
     "finding": ("rule", "severity"),
+    "drops": ("reason", "host", "count"),
 }
 _SEVERITIES = ("error", "warning", "info")
 _EVENT_KEYS = ("at", "service", "server", "weight", "remove", "add")
@@ -311,8 +314,9 @@ class _ScenarioLoader:
             app = self._app(m["app"], join(p, "app")) if "app" in m else None
             ipvs = self._ipvs(m["ipvs"], join(p, "ipvs")) if "ipvs" in m else None
             cpu = self._cpu(m["cpu"], join(p, "cpu")) if "cpu" in m else None
+            dataplane = r.choice(m.get("dataplane"), join(p, "dataplane"), _DATAPLANES, "ipvs")
             spec = HostSpec(name, interfaces, routes, forwarding, sysctl, app, ipvs, cpu,
-                            _loc(knode), p)
+                            _loc(knode), p, dataplane)
             self.hosts[name] = spec
             out.append(spec)
         return tuple(out)
@@ -794,11 +798,11 @@ class _ScenarioLoader:
         for i, enode in enumerate(r.items(node, "expect")):
             p = index("expect", i)
             entries = r.entries(enode, p, "a mapping with one key (connections, path, "
-                                          "distribution or finding)")
+                                          "distribution, finding or drops)")
             if len(entries) != 1:
                 if entries:
                     r.problem(enode, p, "each expectation is a mapping with exactly one key "
-                                        "(connections, path, distribution or finding)")
+                                        "(connections, path, distribution, finding or drops)")
                 continue
             kind, knode, vnode = entries[0]
             if kind not in _EXPECT_KEYS:
@@ -920,6 +924,18 @@ class _ScenarioLoader:
         params: dict[str, Any] = {"rule": r.text(m.get("rule"), join(path, "rule"))}
         if "severity" in m:
             params["severity"] = r.choice(m["severity"], join(path, "severity"), _SEVERITIES)
+        return params
+
+    def _expect_drops(self, node: Node, path: str) -> dict | None:
+        """`drops: {reason: rp_filter, host: rs1, count: ">= 1"}` (count default ">= 1")."""
+        r = self.r
+        m = r.mapping(node, path, _EXPECT_KEYS["drops"], required=("reason",))
+        if m is None:
+            return None
+        params: dict[str, Any] = {"reason": r.text(m.get("reason"), join(path, "reason"))}
+        if "host" in m:
+            params["host"] = self._host_ref(m["host"], join(path, "host"))
+        params["count"] = self._count(m["count"], join(path, "count"), None) if "count" in m else ">= 1"
         return params
 
     # -- events ----------------------------------------------------------------------
@@ -1111,7 +1127,8 @@ def _looks_bool(node: Node) -> bool:
 def _known_cpu_ops() -> frozenset[str] | None:
     """Operation names the CPU model knows, when that module is present."""
     try:
+        from ipvssim.dataplane.iptables import IPTABLES_COSTS
         from ipvssim.ipvs.cpu import DEFAULT_COSTS
     except ImportError:
         return None
-    return frozenset(DEFAULT_COSTS)
+    return frozenset(DEFAULT_COSTS) | frozenset(IPTABLES_COSTS)
