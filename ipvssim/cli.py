@@ -34,36 +34,74 @@ def _modes(mode: str | None) -> list[str | None]:
     return [mode]
 
 
-def _progress_for(enabled: bool):
-    """A terminal progress bar over simulated time, or None (--json, pipes, CI)."""
-    if not enabled or not sys.stderr.isatty():
+# A run shorter than this never shows a progress bar (it would only flicker).
+_PROGRESS_AFTER_S = 0.5
+_PROGRESS_STEPS = 1000
+# Above this many connections inside the horizon, say up front that the run is long.
+_MANY_CONNECTIONS = 100_000
+
+
+def _progress_for(enabled: bool, label: str):
+    """A progress bar over simulated time on stderr, or (None, None).
+
+    Only for an interactive terminal: never with --json, and never when stdout or
+    stderr is a pipe or a file, so the bar cannot end up inside captured output.
+    It appears only once a run has taken _PROGRESS_AFTER_S of wall time.
+    """
+    if not enabled or not (sys.stdout.isatty() and sys.stderr.isatty()):
         return None, None
-    bar = click.progressbar(length=1000, label="simulating", file=sys.stderr)
-    bar.__enter__()
-    state = {"pos": 0}
+    import time
+    t0 = time.monotonic()
+    state: dict = {"bar": None, "pos": 0}
 
     def update(now: float, horizon: float) -> None:
-        pos = int(1000 * min(1.0, now / horizon)) if horizon > 0 else 1000
+        bar = state["bar"]
+        if bar is None:
+            if time.monotonic() - t0 < _PROGRESS_AFTER_S:
+                return
+            bar = click.progressbar(length=_PROGRESS_STEPS, label=label, file=sys.stderr)
+            bar.__enter__()
+            state["bar"] = bar
+        pos = int(_PROGRESS_STEPS * min(1.0, now / horizon)) if horizon > 0 else _PROGRESS_STEPS
         if pos > state["pos"]:
             bar.update(pos - state["pos"])
             state["pos"] = pos
 
     def close() -> None:
-        bar.__exit__(None, None, None)
+        bar = state["bar"]
+        if bar is not None:
+            # The run is over, whether traffic finished before the horizon or not.
+            bar.update(_PROGRESS_STEPS - state["pos"])
+            bar.__exit__(None, None, None)
     return update, close
 
 
+def _warn_if_huge(scenario, duration: float | None, max_events: int | None) -> None:
+    """Say on stderr when a run will open very many connections (it is not refused)."""
+    horizon = scenario.duration if duration is None else duration
+    total = 0
+    for t in scenario.traffic:
+        due = t.connections if t.rate <= 0 else min(t.connections, int(t.rate * max(0.0, horizon - t.start)) + 1)
+        total += due
+    if total <= _MANY_CONNECTIONS:
+        return
+    how = (f"--max-events {max_events} will stop it (the report says so)" if max_events is not None
+           else "--max-events N or --duration T stop it earlier (the report says so)")
+    click.echo(f"note: {scenario.name} opens about {total:,} connections within {horizon:g} s, "
+               f"each simulated packet by packet; this takes long. {how}.", err=True)
+
+
 def simulate(scenario, mode, seed=None, duration=None, pcap=False, show_progress=False,
-             max_events=None, trace=False, trace_flows=None):
+             max_events=None, trace=False, trace_flows=None, dataplane=None):
     """Validate and run one scenario under one mode (None = as configured)."""
     from ipvssim.sim import Simulation
     from ipvssim.validate import validate
     findings = validate(scenario, mode)
-    progress, close = _progress_for(show_progress)
+    progress, close = _progress_for(show_progress, f"simulating {scenario.name} ({mode or 'as configured'})")
     try:
         sim = Simulation(scenario, mode=mode, seed=seed, duration=duration, pcap=pcap,
                          trace=trace, trace_flows=trace_flows, max_events=max_events,
-                         progress=progress)
+                         progress=progress, dataplane=dataplane)
         result = sim.run()
     finally:
         if close is not None:
@@ -115,12 +153,23 @@ def main() -> None:
 @click.option("--duration", default=None, help="Override the simulated horizon (e.g. 30s).")
 @click.option("--max-events", type=int, default=None, help="Stop after this many events (says so).")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
-def run(scenario, mode, out_dir, pcap, seed, duration, max_events, as_json):
+@click.option("--dataplane", type=click.Choice(["ipvs", "iptables", "both"]), default=None,
+              help="Director data plane for every director (default: each host's dataplane:); "
+                   "'both' runs IPVS and kube-proxy-style iptables side by side.")
+def run(scenario, mode, out_dir, pcap, seed, duration, max_events, as_json, dataplane):
     """Simulate SCENARIO and report paths, throughput, latency, distribution and drops."""
     scn = _load(scenario)
     dur = _parse_duration(duration)
-    results = [simulate(scn, m, seed, dur, pcap, show_progress=not as_json, max_events=max_events)
-               for m in _modes(mode)]
+    _warn_if_huge(scn, dur, max_events)
+    planes = ["ipvs", "iptables"] if dataplane == "both" else [dataplane]
+    results = []
+    for m in _modes(mode):
+        for dp in planes:
+            r = simulate(scn, m, seed, dur, pcap, show_progress=not as_json, max_events=max_events,
+                         dataplane=dp)
+            if dp is not None:
+                r.mode = dp if m is None else f"{m}-{dp}"     # label each column by its data plane
+            results.append(r)
     out = Path(out_dir) if out_dir else Path("ipvssim-out") / scn.name
     report = _write_outputs(out, scn, results[0].seed, results, pcap)
     if as_json:
@@ -132,27 +181,56 @@ def run(scenario, mode, out_dir, pcap, seed, duration, max_events, as_json):
     sys.exit(_exit_status(report))
 
 
+# Several files are shown in order of how much the director does per connection
+# (docs/ipvs-reference.md section 2): DR, TUN, NAT, FULLNAT; mixed-mode files last.
+_DIRECTOR_WORK_ORDER = ("dr", "tun", "nat", "fullnat")
+
+
+def _work_rank(scenario) -> int:
+    from ipvssim.report.json_report import forwarding_modes
+    used = forwarding_modes(scenario)
+    return _DIRECTOR_WORK_ORDER.index(used[0]) if len(used) == 1 else len(_DIRECTOR_WORK_ORDER)
+
+
 @main.command()
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None)
-@click.option("--seed", type=int, default=None)
-@click.option("--json", "as_json", is_flag=True)
-def compare(scenarios, out_dir, seed, as_json):
-    """Run one scenario under every mode, or several scenarios as configured, side by side."""
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default ipvssim-out/NAME or ipvssim-out/compare-...).")
+@click.option("--pcap", is_flag=True, help="Write pcaps under OUT/pcap/RUN/.")
+@click.option("--seed", type=int, default=None, help="Override every scenario's seed.")
+@click.option("--duration", default=None, help="Override the simulated horizon (e.g. 30s).")
+@click.option("--max-events", type=int, default=None, help="Stop each run after this many events.")
+@click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
+def compare(scenarios, out_dir, pcap, seed, duration, max_events, as_json):
+    """Run one SCENARIO under every mode, or several as configured, side by side.
+
+    Several files appear as columns labelled by scenario name, ordered DR, TUN,
+    NAT, FULLNAT by the forwarding mode each file uses (mixed ones last).
+    """
     loaded = [_load(s) for s in scenarios]
+    dur = _parse_duration(duration)
+    for scn in loaded:
+        _warn_if_huge(scn, dur, max_events)
     if len(loaded) == 1:
         scn = loaded[0]
-        results = [simulate(scn, m, seed, show_progress=not as_json) for m in MODES]
+        results = [simulate(scn, m, seed, dur, pcap, show_progress=not as_json, max_events=max_events)
+                   for m in MODES]
         name = scn.name
     else:
+        loaded.sort(key=_work_rank)             # stable: files of equal rank keep their order
         results = []
         for scn in loaded:
-            r = simulate(scn, None, seed, show_progress=not as_json)
+            r = simulate(scn, None, seed, dur, pcap, show_progress=not as_json, max_events=max_events)
             r.mode = scn.name       # label each column by its scenario
             results.append(r)
         name = "compare-" + "-".join(s.name for s in loaded)
     out = Path(out_dir) if out_dir else Path("ipvssim-out") / name
-    report = _write_outputs(out, loaded[0], results[0].seed, results, pcap=False)
+    report = _write_outputs(out, loaded[0], results[0].seed, results, pcap)
+    if len(loaded) > 1:
+        report["scenario"] = name
+        report["scenarios"] = [s.name for s in loaded]
+        from ipvssim.report.json_report import write_report
+        write_report(out / "report.json", report)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:

@@ -707,6 +707,11 @@ class TcpStack:
         self.conns: dict[tuple[int, int, int, int], TcpSocket] = {}
         self._port_offset: int | None = None
         self.resets_sent = 0
+        # (src, dst, dport, parity) -> self._freed when a scan of the even (0) or odd (1)
+        # ports found none free: until a socket is forgotten, later connects skip
+        # that scan (otherwise each connect of a huge scenario costs up to 28k checks).
+        self._exhausted: dict[tuple[int, int, int, int], int] = {}
+        self._freed = 0
 
     # --- API ------------------------------------------------------------------------------------
 
@@ -841,6 +846,7 @@ class TcpStack:
     def _forget(self, sock: TcpSocket) -> None:
         if self.conns.get(sock.key) is sock:
             del self.conns[sock.key]
+            self._freed += 1
 
     def _fail_soon(self, sock: TcpSocket, reason: str) -> None:
         sock.state = CLOSED
@@ -857,9 +863,12 @@ class TcpStack:
         base = self._port_offset & ~1
         conns, listeners = self.conns, self.listeners
         for parity in (0, 1):
+            if self._exhausted.get((src, dst, dport, parity)) == self._freed:
+                continue
             for i in range(0, n, 2):
                 port = lo + (base + parity + i) % n
                 if port not in listeners and (src, port, dst, dport) not in conns:
                     self._port_offset += i + 2
                     return port
+            self._exhausted[(src, dst, dport, parity)] = self._freed
         return None

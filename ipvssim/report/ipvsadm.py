@@ -1,4 +1,4 @@
-"""A director's tables as `ipvsadm -Ln`, `ipvsadm -Ln --stats` and `ipvsadm -Sn` print them.
+"""A director's tables as `ipvsadm -Ln`, `-Ln --stats`, `-Lnc` and `-Sn` print them.
 
 Layouts follow ipvsadm.c (print_title, print_service_entry, print_largenum,
 fwd_name/fwd_switch, print_sched_flags of ipvsadm >= 1.28): the same printf
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
 
-__all__ = ["ipvsadm_list", "ipvsadm_save", "IPVS_VERSION", "CONN_TAB_SIZE", "FORWARD_NAMES",
+__all__ = ["ipvsadm_list", "ipvsadm_save", "ipvsadm_connections", "IPVS_VERSION", "CONN_TAB_SIZE", "FORWARD_NAMES",
            "FORWARD_SWITCHES", "service_stats"]
 
 # include/uapi/linux/ip_vs.h IP_VS_VERSION_CODE 0x010201 -> "1.2.1"; the connection
@@ -37,6 +37,9 @@ _PROTO_NAMES = {6: "TCP", 17: "UDP"}
 _PROTO_SWITCHES = {6: "-t", 17: "-u"}
 # print_sched_flags(): the order ipvsadm prints the scheduler flags in.
 _FLAG_ORDER = ("sh-fallback", "sh-port", "mh-fallback", "mh-port")
+# ip_vs_proto.c ip_vs_ctpl_state_name_table: a template's state is NONE until a
+# connection it controls gets established (IP_VS_CTPL_S_ASSURED).
+_TEMPLATE_STATES = ("NONE", "ASSURED")
 
 # print_service_entry(): svc_name is cut at 33 characters, a dest name at 28.
 _SVC_NAME_MAX = 33
@@ -158,3 +161,43 @@ def ipvsadm_save(director) -> str:
                 line += f" -y {d.l_threshold}"
             lines.append(line)
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _expire_seconds(expires: float, now: float) -> int:
+    """ip_vs_conn_seq_show(): ``(cp->timer.expires - jiffies) / HZ``, whole seconds, truncated."""
+    return max(0, int(expires - now + 1e-9))
+
+
+def ipvsadm_connections(director, now: float) -> str:
+    """The connection table as `ipvsadm -Lnc` prints it at simulated time `now`.
+
+    Rows come from /proc/net/ip_vs_conn (ip_vs_conn.c ip_vs_conn_seq_show) and
+    are printed by ipvsadm.c print_conn: ``%-3s %-6s %-11s %-18s %-18s %s`` with
+    the remaining time as MM:SS.  Persistence templates show client port 0 and
+    the template state (NONE or ASSURED).  Order: connections then templates,
+    each in creation order (the kernel walks its hash buckets instead).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as NS
+    >>> c = NS(protocol=6, caddr=int(IPv4Address("198.51.100.10")), cport=40000,
+    ...        vaddr=int(IPv4Address("10.0.0.100")), vport=80, daddr=int(IPv4Address("10.0.0.11")),
+    ...        dport=80, state="FIN_WAIT", expires=127.5, is_template=False)
+    >>> print(ipvsadm_connections(NS(table=[c]), now=10.0), end="")
+    IPVS connection entries
+    pro expire state       source             virtual            destination
+    TCP 01:57  FIN_WAIT    198.51.100.10:40000 10.0.0.100:80      10.0.0.11:80
+    """
+    lines = ["IPVS connection entries",
+             f"pro expire {'state':<11} {'source':<18} {'virtual':<18} destination"]
+    for c in director.table:
+        secs = _expire_seconds(c.expires, now)
+        if c.is_template:
+            state = _TEMPLATE_STATES[1 if getattr(c, "assured", False) else 0]
+        else:
+            state = c.state
+        expire = f"{secs // 60:02d}:{secs % 60:02d}"
+        lines.append(f"{_PROTO_NAMES.get(c.protocol, 'IP'):<3} {expire:<6} "
+                     f"{state:<11} {_addr(c.caddr, c.cport):<18} {_addr(c.vaddr, c.vport):<18} "
+                     f"{_addr(c.daddr, c.dport)}")
+    return "\n".join(lines) + "\n"

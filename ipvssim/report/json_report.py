@@ -13,6 +13,8 @@ Definitions the numbers rest on:
   many followed it); ``real_server: null`` groups connections that reached none.
 - ``real_servers``: per real server, connections it got (the director's pick or
   whoever answered) and its share of all connections that reached a server.
+- ``scenario`` and ``forwarding`` per run: which scenario the run simulated
+  (compare of several files) and the forwarding modes its real servers used.
 - Floats are rounded to 9 significant digits; keys come in a fixed order, so
   everything except ``sim.wall_s`` is identical for the same scenario and seed.
 """
@@ -27,8 +29,9 @@ from ipvssim.report import metrics
 from ipvssim.report.expect import evaluate
 from ipvssim.report.ipvsadm import FORWARD_NAMES, service_stats
 from ipvssim.packet.wire import ip_ntoa
+from ipvssim.scenario.model import MODES
 
-__all__ = ["run_to_dict", "report_to_dict", "write_report"]
+__all__ = ["forwarding_modes", "run_to_dict", "report_to_dict", "write_report"]
 
 
 def _finding_dict(f) -> dict:
@@ -70,13 +73,18 @@ def _director_dict(name: str, director, elapsed: float) -> dict:
                 "outbytes": d.outbytes,
             } for d in svc.dests],
         })
-    return {
+    out = {
+        "dataplane": getattr(director, "dataplane", "ipvs"),
         "packets": director.packets,
         "bytes": director.bytes,
         "cpu_utilization": _cpu_utilization(director, elapsed),
         "connections": sum(s["conns"] for s in services),
         "services": services,
     }
+    extra = getattr(director, "report_extra", None)
+    if extra is not None:
+        out.update(extra())         # data-plane specific facts (ipvssim.dataplane)
+    return out
 
 
 def _real_servers(result) -> dict:
@@ -92,6 +100,13 @@ def _real_servers(result) -> dict:
             for label in labels}
 
 
+def forwarding_modes(scenario) -> list[str]:
+    """The forwarding modes a (mode-forced) scenario's real servers use, in MODES order."""
+    used = {rs.mode or svc.mode for svc in scenario.services for rs in svc.real_servers}
+    used |= {svc.mode for svc in scenario.services if not svc.real_servers}
+    return [m for m in MODES if m in used]
+
+
 def run_to_dict(result) -> dict:
     """One entry of report.json's ``runs`` from a RunResult (see module docstring)."""
     flows = result.flows
@@ -102,6 +117,8 @@ def run_to_dict(result) -> dict:
     elapsed = metrics.elapsed_s(result)
     run = {
         "mode": result.mode,
+        "scenario": result.scenario.name,
+        "forwarding": forwarding_modes(result.scenario),
         "findings": [_finding_dict(f) for f in findings],
         "connections": {
             "attempted": len(flows),

@@ -29,8 +29,22 @@ _ROLE_COLORS = {"client": "#9ecae1", "router": "#d9d9d9", "director": "#fdae6b",
                 "real server": "#a1d99b", "host": "#f0f0f0"}
 
 
-def _color(mode: str, i: int) -> str:
+def _color(mode: str, i: int, forwarding: Sequence[str] = ()) -> str:
+    """A run's colour: its mode's; a run labelled by scenario takes its single forwarding mode's."""
+    if mode not in MODE_COLORS and len(forwarding) == 1:
+        mode = forwarding[0]
     return MODE_COLORS.get(mode, _EXTRA_COLORS[i % len(_EXTRA_COLORS)])
+
+
+def _run_color(run: dict, i: int) -> str:
+    return _color(run["mode"], i, run.get("forwarding", ()))
+
+
+def _title(report: dict) -> str:
+    names = list(dict.fromkeys(r.get("scenario", report.get("scenario")) for r in report["runs"]))
+    if len(names) > 1:
+        return f"{len(names)} scenarios compared"
+    return f"{report.get('scenario')}: forwarding modes compared"
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -45,7 +59,7 @@ def plot_comparison(report: dict, out_dir) -> Path:
     """comparison.png: throughput and latency (p50, p99) per run, as bar charts."""
     runs = report["runs"]
     modes = [r["mode"] for r in runs]
-    colors = [_color(m, i) for i, m in enumerate(modes)]
+    colors = [_run_color(r, i) for i, r in enumerate(runs)]
     fig = Figure(figsize=(max(7.0, 2.2 * len(runs) + 3), 4.2))
     ax1, ax2 = fig.subplots(1, 2)
     thr = [r["throughput_bps"] / 1e6 for r in runs]
@@ -59,8 +73,10 @@ def plot_comparison(report: dict, out_dir) -> Path:
     p99 = [r["latency_ms"]["p99"] or 0.0 for r in runs]
     b1 = ax2.bar([i - w / 2 for i in x], p50, w, color=colors, label="p50")
     b2 = ax2.bar([i + w / 2 for i in x], p99, w, color=colors, alpha=0.5, hatch="//", label="p99")
-    ax2.bar_label(b1, fmt="%.1f", fontsize=8)
-    ax2.bar_label(b2, fmt="%.1f", fontsize=8)
+    # No succeeded connection means no latency at all, not a latency of zero.
+    for bars_, key in ((b1, "p50"), (b2, "p99")):
+        ax2.bar_label(bars_, labels=["-" if r["latency_ms"][key] is None else f"{r['latency_ms'][key]:.1f}"
+                                     for r in runs], fontsize=8)
     ax2.set_xticks(list(x), modes)
     ax2.set_ylabel("connection completion time (ms)")
     ax2.set_title("Latency (succeeded connections)")
@@ -70,7 +86,7 @@ def plot_comparison(report: dict, out_dir) -> Path:
         if c["succeeded"] < c["attempted"]:
             ax2.annotate(f"{c['succeeded']}/{c['attempted']} ok", (i, 0), xytext=(0, -28),
                          textcoords="offset points", ha="center", fontsize=8, color="darkred")
-    fig.suptitle(f"{report.get('scenario')}: forwarding modes compared")
+    fig.suptitle(_title(report))
     fig.tight_layout()
     return _save(fig, Path(out_dir) / "comparison.png")
 
@@ -90,7 +106,7 @@ def plot_shares(report: dict, out_dir) -> Path:
     for i, r in enumerate(runs):
         shares = [r["real_servers"].get(k, {}).get("share", 0.0) for k in labels]
         xs = [j - 0.4 + w * (i + 0.5) for j in range(len(labels))]
-        bars = ax.bar(xs, shares, w, color=_color(r["mode"], i), label=r["mode"])
+        bars = ax.bar(xs, shares, w, color=_run_color(r, i), label=r["mode"])
         ax.bar_label(bars, labels=[f"{s:.0%}" for s in shares], fontsize=8)
     ax.set_xticks(range(len(labels)), labels)
     ax.set_ylim(0, 1.1)
@@ -160,17 +176,19 @@ def _layout(scenario, g: nx.Graph, roles: dict[str, str]) -> dict:
     return pos
 
 
-def _runs_paths(runs_or_report) -> list[tuple[str, list[dict]]]:
-    """(mode, path rows) per run, from a report dict, run dicts or RunResults."""
+def _runs_paths(runs_or_report) -> list[tuple[str, list[dict], str | None, list[str]]]:
+    """(mode, path rows, scenario name, forwarding modes) per run, from a report dict,
+    run dicts or RunResults."""
     if runs_or_report is None:
         return []
     runs = runs_or_report["runs"] if isinstance(runs_or_report, dict) else list(runs_or_report)
     out = []
     for r in runs:
         if isinstance(r, dict):
-            out.append((r["mode"], r.get("paths", [])))
+            out.append((r["mode"], r.get("paths", []), r.get("scenario"), r.get("forwarding", [])))
         else:
-            out.append((r.mode, metrics.path_rows(r)))
+            from ipvssim.report.json_report import forwarding_modes
+            out.append((r.mode, metrics.path_rows(r), r.scenario.name, forwarding_modes(r.scenario)))
     return out
 
 
@@ -206,27 +224,35 @@ def _draw_path(ax, pos: dict, hosts: Sequence[str], color: str, dashed: bool, ra
             shrinkA=16, shrinkB=16, zorder=3, alpha=0.9))
 
 
-def plot_topology(scenario, runs_or_report, out_path) -> Path:
+def plot_topology(scenario, runs_or_report, out_path, scenarios: Sequence | None = None) -> Path:
     """Draw hosts (circles) and segments (squares); over it, per run, request paths
     (solid) and reply paths (dashed), one subplot per run.
 
     `runs_or_report`: None (topology only), a report dict, run dicts, or RunResults.
+    `scenarios`: the scenarios the runs simulated (compare of several files); each
+    run is drawn on the topology of the one with its name, else on `scenario`'s.
     """
-    g = _graph(scenario)
-    roles = _roles(scenario)
-    pos = _layout(scenario, g, roles)
-    runs = _runs_paths(runs_or_report) or [(None, [])]
-    xs = [p[0] for p in pos.values()] or [0]
-    ys = [p[1] for p in pos.values()] or [0]
+    by_name = {s.name: s for s in (scenarios or ())}
+    runs = _runs_paths(runs_or_report) or [(None, [], None, [])]
+    drawn = []
+    for mode, rows, name, fwd in runs:
+        scn = by_name.get(name, scenario)
+        g = _graph(scn)
+        roles = _roles(scn)
+        drawn.append((mode, rows, fwd, scn, g, roles, _layout(scn, g, roles)))
+    all_pos = [p for d in drawn for p in d[6].values()]
+    xs = [p[0] for p in all_pos] or [0]
+    ys = [p[1] for p in all_pos] or [0]
     width = max(6.0, 1.5 * (max(xs) - min(xs)) / 2 + 4)
     height = max(3.5, 1.3 * (max(ys) - min(ys)) + 2.8)
-    fig = Figure(figsize=(width, height * len(runs)))
-    axes = fig.subplots(len(runs), 1, squeeze=False)[:, 0]
-    for i, (ax, (mode, rows)) in enumerate(zip(axes, runs)):
+    fig = Figure(figsize=(width, height * len(drawn)))
+    axes = fig.subplots(len(drawn), 1, squeeze=False)[:, 0]
+    several = len({d[3].name for d in drawn}) > 1
+    for i, (ax, (mode, rows, fwd, scn, g, roles, pos)) in enumerate(zip(axes, drawn)):
         _draw_base(ax, g, pos, roles)
         handles = []
         if mode is not None:
-            color = _color(mode, i)
+            color = _color(mode, i, fwd)
             seen_req, seen_rep = set(), set()
             for row in rows:
                 if row["request"] and tuple(row["request"]) not in seen_req:
@@ -237,7 +263,8 @@ def plot_topology(scenario, runs_or_report, out_path) -> Path:
                     _draw_path(ax, pos, row["reply"], color, dashed=True, rad=0.18)
             handles = [Line2D([], [], color=color, lw=2.2, label="request (client → server)"),
                        Line2D([], [], color=color, lw=2.2, ls=(0, (4, 3)), label="reply (back to client)")]
-            ax.set_title(f"mode {mode}", fontsize=11, color=color, loc="left")
+            label = f"{scn.name} ({', '.join(fwd)})" if several else f"mode {mode}"
+            ax.set_title(label, fontsize=11, color=color, loc="left")
         handles += [Line2D([], [], marker="o", ls="", markersize=9, markerfacecolor=c,
                            markeredgecolor="#333333", label=r) for r, c in _ROLE_COLORS.items()
                     if r in roles.values()]
@@ -246,7 +273,7 @@ def plot_topology(scenario, runs_or_report, out_path) -> Path:
         ax.set_xlim(min(xs) - 1.0, max(xs) + 1.0)
         ax.set_ylim(min(ys) - 1.2, max(ys) + 0.8)
         ax.set_axis_off()
-    fig.suptitle(f"{scenario.name}", fontsize=12)
+    fig.suptitle("scenarios compared" if several else f"{scenario.name}", fontsize=12)
     fig.tight_layout()
     return _save(fig, Path(out_path))
 
@@ -261,5 +288,6 @@ def write_all(report: dict, results, out_dir) -> list[Path]:
         written.append(plot_shares(report, out))
     results = list(results or [])
     if results:
-        written.append(plot_topology(results[0].scenario, report, out / "topology.png"))
+        written.append(plot_topology(results[0].scenario, report, out / "topology.png",
+                                     scenarios=[r.scenario for r in results]))
     return written

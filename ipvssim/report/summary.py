@@ -123,7 +123,8 @@ def _run_section(run: dict, result) -> list[str]:
     if run["directors"]:
         out.append("directors")
         for name, d in run["directors"].items():
-            out.append(f"  {name}: {d['packets']} packets, {human_bytes(d['bytes'])}, "
+            plane = f" [{d['dataplane']}]" if d.get("dataplane", "ipvs") != "ipvs" else ""
+            out.append(f"  {name}{plane}: {d['packets']} packets, {human_bytes(d['bytes'])}, "
                        f"CPU {_pct(d['cpu_utilization'])}, {d['connections']} connections scheduled")
         out.append("")
 
@@ -161,13 +162,35 @@ def _run_section(run: dict, result) -> list[str]:
     sim = run["sim"]
     out.append(f"simulation   {sim['events']} events, {sim['packet_hops']} packet hops, "
                f"{sim['simulated_s']:.3f} s simulated in {sim['wall_s']:.2f} s ({sim['stopped_by']})")
+    if sim["stopped_by"] == "max-events":
+        out.append(f"             stopped by --max-events after {sim['events']} events: the figures "
+                   f"above cover only the first {sim['simulated_s']:.3f} s")
     out.append("")
 
     if result is not None:
         for name in sorted(result.directors):
+            director = result.directors[name]
+            if getattr(director, "dataplane", "ipvs") == "iptables":
+                out.extend(_iptables_listing(name, director))
+                continue
             out.append(f"ipvsadm -Ln on {name}")
-            out.extend("  " + line for line in ipvsadm_list(result.directors[name]).rstrip("\n").split("\n"))
+            out.extend("  " + line for line in ipvsadm_list(director).rstrip("\n").split("\n"))
             out.append("")
+    return out
+
+
+# An iptables table of many services runs to thousands of lines: show its start.
+_IPTABLES_LINES = 40
+
+
+def _iptables_listing(name: str, director) -> list[str]:
+    from ipvssim.report.iptables_save import iptables_save
+    lines = iptables_save(director).rstrip("\n").split("\n")
+    out = [f"iptables-save on {name} ({director.ruleset.rules} rules)"]
+    out.extend("  " + line for line in lines[:_IPTABLES_LINES])
+    if len(lines) > _IPTABLES_LINES:
+        out.append(f"  ... {len(lines) - _IPTABLES_LINES} more lines")
+    out.append("")
     return out
 
 

@@ -75,18 +75,21 @@ class Simulation:
     seed, duration : optional overrides of the scenario's values.
     pcap, trace : record per-interface captures / trace steps.
     max_events : stop (and say so) after this many simulation events.
+    dataplane : "ipvs" or "iptables" for every director (the CLI's ``--dataplane``);
+        None = each director host's ``dataplane:``.
     """
 
     def __init__(self, scenario: Scenario, mode: str | None = None, seed: int | None = None,
                  duration: float | None = None, pcap: bool = False, trace: bool = False,
                  trace_flows: set[int] | None = None, max_events: int | None = None,
-                 progress=None):
+                 progress=None, dataplane: str | None = None):
         self.scenario = with_mode(scenario, mode)
         self.mode = mode or "as-configured"
         self.seed = scenario.seed if seed is None else seed
         self.duration = scenario.duration if duration is None else duration
         self.max_events = max_events
         self.progress = progress          # callable(simulated_now, horizon) or None
+        self.dataplane = dataplane        # overrides every director host's `dataplane:`
         self.ctx = SimContext(self.seed, pcap=pcap, trace=trace, trace_flows=trace_flows)
         self.flows: list[Flow] = []
         self.segments: dict = {}
@@ -97,6 +100,7 @@ class Simulation:
 
     # -- construction -----------------------------------------------------------------
     def _build(self) -> None:
+        from ipvssim.dataplane.iptables import IptablesDirector
         from ipvssim.ipvs.director import Director
         from ipvssim.net.app import ServerApp
         from ipvssim.net.host import Host
@@ -115,8 +119,10 @@ class Simulation:
             by_director.setdefault(svc.director, []).append(svc)
         for name, services in by_director.items():
             hs = topo.host(name)
-            self.directors[name] = Director(self.hosts[name], services, hs.ipvs, hs.cpu,
-                                            self.scenario, self.ctx)
+            dataplane = self.dataplane or hs.dataplane
+            cls = IptablesDirector if dataplane == "iptables" else Director
+            self.directors[name] = cls(self.hosts[name], services, hs.ipvs, hs.cpu,
+                                       self.scenario, self.ctx)
         for ev in self.scenario.events:
             self.directors_for_service(ev.service).schedule_event(ev)
         self.ctx.ledger.on_end.append(_note_path)
@@ -163,12 +169,12 @@ class Simulation:
                 break
             step()
             events += 1
+            if events == limit:         # exactly --max-events, never more
+                stopped_by = "max-events"
+                break
             if events % _DONE_CHECK_EVERY == 0:
                 if self._all_done() and not ledger.live:
                     stopped_by = "finished"
-                    break
-                if limit is not None and events >= limit:
-                    stopped_by = "max-events"
                     break
                 if self.progress is not None and events >= next_progress:
                     self.progress(env.now, horizon)

@@ -1,10 +1,16 @@
 """Traffic generators: open client connections at the scenario's rate and arrival law."""
 from __future__ import annotations
 
+from array import array
+
 from ipvssim.net.flow import Flow
 from ipvssim.scenario.model import TrafficSpec
 
 __all__ = ["TrafficGenerator"]
+
+# Connections opened by one callback when many share an instant (rate 0): a
+# bound on the work of a single event, so --max-events can stop any run.
+_OPEN_BATCH = 64
 
 
 class TrafficGenerator:
@@ -12,7 +18,10 @@ class TrafficGenerator:
 
     Arrival times: constant (one every 1/rate s) or poisson (exponential gaps from
     the run's generator).  Source hosts take turns in the order given.  The times
-    are drawn when the run is built, so they do not depend on what happens later.
+    are drawn when the run is built, so they do not depend on what happens later;
+    they are scheduled one arrival at a time (not all up front), so a scenario with
+    millions of connections costs memory for its times only and stops cleanly at
+    the horizon or at --max-events.
     """
 
     def __init__(self, ctx, spec: TrafficSpec, hosts: dict, flows: list[Flow], open_connection):
@@ -23,10 +32,10 @@ class TrafficGenerator:
         self.open_connection = open_connection   # (host, flow, spec) -> None
         self.times = self._arrival_times()
 
-    def _arrival_times(self) -> list[float]:
+    def _arrival_times(self) -> array:
         spec, rng = self.spec, self.ctx.rng
         t = spec.start
-        times = []
+        times = array("d")
         for _ in range(spec.connections):
             times.append(t)
             if spec.rate <= 0:
@@ -35,10 +44,26 @@ class TrafficGenerator:
         return times
 
     def start(self) -> None:
+        self._next = 0
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._next >= len(self.times):
+            return
         env = self.ctx.env
-        for i, t in enumerate(self.times):
-            ev = env.timeout(t - env.now)
-            ev.callbacks.append(lambda _ev, i=i: self._open(i))
+        ev = env.timeout(max(0.0, self.times[self._next] - env.now))
+        ev.callbacks.append(self._due)
+
+    def _due(self, _ev) -> None:
+        """Open every connection due now (at most _OPEN_BATCH), then wait for the next."""
+        times, now = self.times, self.ctx.env.now
+        for _ in range(_OPEN_BATCH):
+            i = self._next
+            if i >= len(times) or times[i] > now:
+                break
+            self._next = i + 1
+            self._open(i)
+        self._schedule()
 
     def _open(self, i: int) -> None:
         spec = self.spec
