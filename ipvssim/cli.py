@@ -143,7 +143,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.argument("scenario", type=str)
 @click.option("--mode", type=click.Choice(MODE_CHOICES), default=None,
               help="Force every real server to this forwarding mode; 'all' runs each in turn.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
@@ -193,7 +193,7 @@ def _work_rank(scenario) -> int:
 
 
 @main.command()
-@click.argument("scenarios", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("scenarios", nargs=-1, required=True, type=str)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Output folder (default ipvssim-out/NAME or ipvssim-out/compare-...).")
 @click.option("--pcap", is_flag=True, help="Write pcaps under OUT/pcap/RUN/.")
@@ -241,7 +241,7 @@ def compare(scenarios, out_dir, pcap, seed, duration, max_events, as_json):
 
 
 @main.command()
-@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.argument("scenario", type=str)
 @click.option("--mode", type=click.Choice(list(MODES)), default=None)
 @click.option("--json", "as_json", is_flag=True)
 def validate(scenario, mode, as_json):
@@ -259,7 +259,7 @@ def validate(scenario, mode, as_json):
 
 
 @main.command()
-@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.argument("scenario", type=str)
 @click.option("--connection", "connection", type=int, default=0, show_default=True,
               help="Which connection (0 = the first opened).")
 @click.option("--mode", type=click.Choice(list(MODES)), default=None)
@@ -278,7 +278,7 @@ def trace(scenario, connection, mode, seed):
 
 
 @main.command()
-@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.argument("scenario", type=str)
 @click.option("-o", "output", type=click.Path(dir_okay=False), default=None,
               help="PNG file (default NAME-topology.png).")
 def topology(scenario, output):
