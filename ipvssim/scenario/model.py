@@ -135,6 +135,8 @@ class HostSpec:
     cpu: CpuSpec | None = None
     loc: Loc | None = None
     path: str = ""
+    # Director data plane: "ipvs", or "iptables" (kube-proxy's iptables mode, ipvssim.dataplane).
+    dataplane: str = "ipvs"
 
     def interface(self, name: str) -> InterfaceSpec | None:
         for i in self.interfaces:
