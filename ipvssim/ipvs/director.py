@@ -23,6 +23,9 @@ from ipvssim.scenario.model import CpuSpec, EventSpec, IpvsSettings, RealServerS
 __all__ = ["Director"]
 
 _SYN_ONLY_MASK = wire.TH_SYN | wire.TH_ACK | wire.TH_RST | wire.TH_FIN
+# One jiffy at CONFIG_HZ=250 (the usual distribution kernel): the delay of
+# queue_delayed_work(..., 1) for ip_vs_enqueue_expire_nodest_conns().
+_JIFFY = 1.0 / 250
 
 
 class Director:
@@ -41,7 +44,9 @@ class Director:
         self.pools: dict[str, fullnat.LocalAddressPool] = {}
         for svc in self.services:
             if svc.spec.local_addresses:
-                self.pools[svc.name] = fullnat.LocalAddressPool([int(a) for a in svc.spec.local_addresses])
+                ports = svc.spec.local_ports or (fullnat.PORT_MIN, fullnat.PORT_MAX)
+                self.pools[svc.name] = fullnat.LocalAddressPool(
+                    [int(a) for a in svc.spec.local_addresses], ports=ports)
         cpu = cpu or CpuSpec()
         self.costs = dict(DEFAULT_COSTS)
         self.costs.update(cpu.costs)
@@ -82,6 +87,28 @@ class Director:
             svc.edit_dest(dest, ev.weight or 0)
         elif ev.action == "remove":
             svc.remove_dest(dest)
+            if self.settings.expire_nodest_conn:
+                # Since v5.9 (04231e52d355) removing a server with expire_nodest_conn=1
+                # queues expire_nodest_conn_work one jiffy later: every entry of an
+                # unavailable server is deleted then, not only on its next packet.
+                timer = self.ctx.env.timeout(_JIFFY)
+                timer.callbacks.append(lambda _e: self._expire_nodest_conns())
+
+    def _expire_nodest_conns(self) -> None:
+        """ip_vs_conn.c ip_vs_expire_nodest_conn_flush(): drop the entries of removed servers.
+
+        Entries that still control others stay; a template left with nothing to
+        control goes with its last connection.
+        """
+        table = self.table
+        now = self.ctx.env.now
+        for c in list(table):
+            if c.dest is None or c.dest.available or c.n_control or not c.linked:
+                continue
+            ct = c.control
+            table.expire_now(c, now)
+            if ct is not None and ct.linked and not ct.n_control:
+                table.expire_now(ct, now)
 
     # -- CPU ----------------------------------------------------------------------------
     def packet_cost(self, pkt) -> float:
@@ -112,6 +139,11 @@ class Director:
         proto = d[23]
         if proto != wire.IPPROTO_TCP and proto != wire.IPPROTO_UDP:
             return False
+        if iface.kind == "loopback":
+            # Looped back through lo: the director sent it itself.  IPVS leaves such
+            # packets to the local stack (reference section 2, "a client on the director
+            # cannot reach its own VIP"); ipvssim models no LOCAL_OUT hook.
+            return False
         if wire.ip_frag_off(d) & 0x1FFF:
             return False     # non-first fragment: no ports to match (ip_vs_in defrags first)
         now = self.ctx.env.now
@@ -139,11 +171,20 @@ class Director:
                 if action == ipvs_conn.DROP:
                     host.drop(pkt, "ipvs-conn-reuse-drop")
                     return True
-            elif not conn.dest.available and self.settings.expire_nodest_conn:
-                # ip_vs_in(): the entry's server was removed -> expire it, drop the packet.
+            elif not conn.dest.available:
+                # ip_vs_in() (v5.9+), the entry's server was removed: silently drop
+                # (expire_nodest_conn=0, the entry lives on); or expire the entry and
+                # treat the packet as new -- scheduled again, or to the local stack,
+                # which resets a mid-connection TCP packet.  With conntrack the old
+                # conntrack entry is still in the way: drop (ip_vs_conn_uses_old_conntrack).
+                if not self.settings.expire_nodest_conn:
+                    host.drop(pkt, "ipvs-dest-unavailable")
+                    return True
                 table.expire_now(conn, now)
-                host.drop(pkt, "ipvs-nodest-expired")
-                return True
+                conn = None
+                if self.settings.conntrack:
+                    host.drop(pkt, "ipvs-nodest-expired")
+                    return True
         if conn is None:
             svc = self.by_key.get((proto, daddr, dport)) or self.by_key.get((proto, daddr, 0))
             if svc is None:
@@ -162,6 +203,9 @@ class Director:
         conn.inpkts += 1
         conn.dest.inpkts += 1
         conn.dest.inbytes += len(d) - wire.ETH_HLEN
+        svc = conn.service
+        svc.inpkts += 1                 # service totals survive the removal of a server
+        svc.inbytes += len(d) - wire.ETH_HLEN
         self.packets += 1
         self.bytes += len(d) - wire.ETH_HLEN
         return self._transmit(conn, pkt)
@@ -263,7 +307,11 @@ class Director:
         pkt.data = result
         if host.ctx.observer.tracing:
             host.ctx.observer.step(pkt, host.name, None, "rewritten", f"ipvs {mode}")
-        host.output(pkt, nexthop)
+        # ip_vs_tunnel_xmit sets skb->ignore_df: what ensure_mtu_is_adequate() let
+        # through (tun.request checked it; pmtu_disc=0 skips the check) is
+        # fragmented, not answered with ICMP.  The other modes have no MTU check of
+        # their own here, so the output path's DF check stands in for it.
+        host.output(pkt, nexthop, ignore_df=(mode == "tun"))
         return True
 
     # -- replies: NAT at FORWARD, FULLNAT at LOCAL_IN --------------------------------------
@@ -304,5 +352,7 @@ class Director:
         conn.outpkts += 1
         conn.dest.outpkts += 1
         conn.dest.outbytes += n
+        conn.service.outpkts += 1
+        conn.service.outbytes += n
         self.packets += 1
         self.bytes += n

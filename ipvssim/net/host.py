@@ -343,25 +343,27 @@ class Host:
         self._output_via(pkt, iface, nexthop)
         return pkt
 
-    def output(self, pkt, nexthop_dst: int | None = None) -> None:
+    def output(self, pkt, nexthop_dst: int | None = None, ignore_df: bool = False) -> None:
         """Route and transmit a built IP packet (Ethernet addresses are filled in here).
 
         `nexthop_dst` routes toward another address than the IP destination (IPVS DR).
+        `ignore_df` is skb->ignore_df: fragment a too-big packet even with DF set
+        (IPVS xmit sets it, "avoid icmp_send in ip_fragment", ip_vs_xmit.c).
         """
         dst = ip_dst(pkt.data) if nexthop_dst is None else nexthop_dst
         if self.is_local(dst):
-            self._output_via(pkt, self.lo, dst)
+            self._output_via(pkt, self.lo, dst, ignore_df)
             return
         res = self._resolve(dst)
         if res is None:
             self.drop(pkt, "no-route")
             return
-        self._output_via(pkt, res[0], res[1])
+        self._output_via(pkt, res[0], res[1], ignore_df)
 
-    def _output_via(self, pkt, iface: Interface, nexthop: int) -> None:
+    def _output_via(self, pkt, iface: Interface, nexthop: int, ignore_df: bool = False) -> None:
         d = pkt.data
         if ip_total_len(d) > iface.mtu:
-            if ip_df(d):
+            if ip_df(d) and not ignore_df:
                 # ip_fragment(): DF set and too big -> "fragmentation needed" to the source.
                 self.icmp_error(pkt, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu=iface.mtu)
                 self.drop(pkt, "frag-needed", iface.name)

@@ -82,18 +82,9 @@ def _netmask(plen: int) -> str:
 
 
 def service_stats(svc) -> dict[str, int]:
-    """Service counters: the service's own when kept, never less than the sum of its servers'.
-
-    The kernel counts a service's traffic separately from its servers', so a
-    removed server's packets stay in the service total; a director that keeps
-    only per-server counters still gives the right total while no server was
-    removed.
-    """
-    out = {}
-    for name in ("conns", "inpkts", "outpkts", "inbytes", "outbytes"):
-        total = sum(getattr(d, name, 0) for d in svc.dests)
-        out[name] = max(int(getattr(svc, name, 0) or 0), total)
-    return out
+    """The service's own counters (the kernel keeps them apart from its servers', so a
+    removed server's packets stay in the service total)."""
+    return {name: int(getattr(svc, name)) for name in ("conns", "inpkts", "outpkts", "inbytes", "outbytes")}
 
 
 def ipvsadm_list(director, stats: bool = False) -> str:

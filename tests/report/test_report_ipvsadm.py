@@ -13,6 +13,8 @@ def known_director(scenario):
     rs2.inactconns = 1
     rs1.conns, rs1.inpkts, rs1.inbytes = 3, 15, 900
     rs2.conns, rs2.inpkts, rs2.inbytes = 1, 123456789, 300
+    svc = director.services[0]       # the kernel keeps service totals of its own
+    svc.conns, svc.inpkts, svc.inbytes = 4, 15 + 123456789, 1200
     return director
 
 

@@ -90,6 +90,7 @@ def test_director_section_has_ipvsadm_stats(scenario, dr_flows):
     svc = result.directors["lb"].services[0]
     for d in svc.dests:
         d.conns, d.inpkts, d.inbytes = 2, 10, 600
+    svc.conns, svc.inpkts, svc.inbytes = 4, 20, 1200     # the service's own totals
     lb = run_to_dict(result)["directors"]["lb"]
     assert lb["packets"] == 12 and lb["bytes"] == 2400 and lb["cpu_utilization"] == 0.125
     web = lb["services"][0]
