@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 from typing import Callable, Iterable
 
-from ipvssim.net.tcp import DEFAULT_MTU, TcpSocket
+from ipvssim.net.tcp import CLOSE_WAIT, DEFAULT_MTU, ESTABLISHED, TcpSocket
 from ipvssim.net.udp import UdpSocket
 from ipvssim.packet.wire import IP_HLEN, UDP_HLEN
 
@@ -52,25 +52,18 @@ def udp_chunks(total: int, mtu: int, min_size: int = 0) -> list[int]:
     return sizes
 
 
-def _header_bytes(have: bytearray, got: int, n: int, head: bytes) -> None:
-    """Append the part of a chunk at stream offset `got` that falls in the 8-byte header."""
-    take = min(HEADER_LEN - got, n)
-    if take > 0:
-        part = head[:take]
-        have += part
-        have += bytes(take - len(part))
-
-
 class _TcpRequest:
-    """Server-side state of one TCP connection."""
-    __slots__ = ("got", "hdr", "request_len", "response_len", "answered")
+    """Server-side state of one TCP connection: the request being read."""
+    __slots__ = ("got", "hdr", "request_len", "response_len")
 
     def __init__(self):
-        self.got = 0
+        self.next_request()
+
+    def next_request(self) -> None:
+        self.got = 0                        # bytes of the current request read so far
         self.hdr = bytearray()
         self.request_len: int | None = None
         self.response_len = 0
-        self.answered = False
 
 
 class ServerApp:
@@ -116,15 +109,26 @@ class ServerApp:
             sock.close()                # the client closed: close our half too
             return
         st: _TcpRequest = sock.app
-        if st.got < HEADER_LEN:
-            _header_bytes(st.hdr, st.got, n, head)
-            if len(st.hdr) >= HEADER_LEN:
-                st.request_len, st.response_len = REQUEST_HEADER.unpack_from(st.hdr)
-        st.got += n
-        if not st.answered and st.request_len is not None and st.got >= st.request_len:
-            st.answered = True
-            self._served(sock.flow)
-            sock.send(st.response_len)
+        # A chunk may hold the end of one request and the header of the next
+        # (`head` is the chunk's bytes with trailing zeros stripped).
+        off = 0
+        while off < n:
+            if st.request_len is None:
+                take = min(HEADER_LEN - len(st.hdr), n - off)
+                part = head[off:off + take]
+                st.hdr += part
+                st.hdr += bytes(take - len(part))
+                if len(st.hdr) == HEADER_LEN:
+                    request_len, st.response_len = REQUEST_HEADER.unpack(st.hdr)
+                    st.request_len = max(request_len, HEADER_LEN)
+            else:
+                take = min(st.request_len - st.got, n - off)
+            st.got += take
+            off += take
+            if st.request_len is not None and st.got >= st.request_len:
+                self._served(sock.flow)
+                sock.send(st.response_len)
+                st.next_request()
 
     # --- UDP -----------------------------------------------------------------------------------
 
@@ -149,32 +153,56 @@ class ServerApp:
 # --- client drivers ---------------------------------------------------------------------------------
 
 class _TcpClient:
-    __slots__ = ("env", "flow", "request", "response", "on_done", "done")
+    """One client connection: `requests` request/response exchanges, `think` s apart."""
+    __slots__ = ("env", "flow", "request", "response", "requests", "think", "on_done", "done",
+                 "answered", "got")
 
-    def __init__(self, env, flow, request: int, response: int, on_done):
+    def __init__(self, env, flow, request: int, response: int, on_done, requests: int = 1,
+                 think: float = 0.0):
         self.env, self.flow, self.request, self.response = env, flow, request, response
+        self.requests, self.think = requests, think
         self.on_done = on_done
         self.done = False
+        self.answered = 0               # responses received in full
+        self.got = 0                    # bytes of the current response
 
     def connected(self, sock: TcpSocket) -> None:
+        self._ask(sock)
+
+    def _ask(self, sock: TcpSocket) -> None:
+        if self.done or sock.state not in (ESTABLISHED, CLOSE_WAIT):
+            return                      # the connection died while we were thinking
         sock.send(self.request, REQUEST_HEADER.pack(self.request, self.response))
         if self.response == 0:
-            sock.close()                # nothing to wait for: done once both FINs are through
+            # nothing comes back: the exchange is over once the request is queued
+            self._answered(sock)
 
     def data(self, sock: TcpSocket, n: int, head: bytes) -> None:
         if n == 0:
             sock.close()                # the server closed first (early or after an error)
             return
         self.flow.received += n
-        if not self.done and self.flow.received >= self.response:
+        self.got += n
+        if not self.done and self.got >= self.response:
+            self._answered(sock)
+
+    def _answered(self, sock: TcpSocket) -> None:
+        self.answered += 1
+        self.got = 0
+        if self.answered >= self.requests:
             sock.close()
             self._finish(None)
+        elif self.think > 0:
+            ev = self.env.timeout(self.think)
+            ev.callbacks.append(lambda _ev: self._ask(sock))
+        else:
+            self._ask(sock)
 
     def closed(self, sock: TcpSocket, reason: str) -> None:
         if self.done:
             return
         if reason == "closed":
-            self._finish(None if self.flow.received >= self.response else "closed")
+            self._finish(None if self.answered >= self.requests else "closed")
             return
         if reason == "reset":
             self.flow.resets += 1
@@ -192,17 +220,20 @@ class _TcpClient:
 
 
 def tcp_client(host, dst: int, dport: int, request: int, response: int, flow,
-               on_done: DoneCallback | None = None) -> TcpSocket:
-    """Open a TCP connection, send the request, read the response, close.
+               on_done: DoneCallback | None = None, requests: int = 1, think: float = 0.0,
+               sport: int | None = None) -> TcpSocket:
+    """Open a TCP connection, make `requests` request/response exchanges, close.
 
     Requests shorter than the 8-byte header are sent as 8 bytes.  Response bytes
-    are counted into `flow.received`; the flow succeeds when all have arrived
-    (the client then closes), or fails with the socket's reason ("reset",
-    "timeout", "unreachable", ...).  `on_done(flow)` is called once either way.
+    are counted into `flow.received`; after each full response the client waits
+    `think` seconds (idle connection) before the next request; after the last it
+    closes and the flow succeeds -- or fails with the socket's reason ("reset",
+    "timeout", "unreachable", "port-in-use" ...).  `sport` binds a fixed client
+    port.  `on_done(flow)` is called once either way.
     """
-    c = _TcpClient(host.ctx.env, flow, max(request, HEADER_LEN), response, on_done)
+    c = _TcpClient(host.ctx.env, flow, max(request, HEADER_LEN), response, on_done, requests, think)
     return host.tcp.connect(dst, dport, flow, on_connected=c.connected, on_data=c.data,
-                            on_closed=c.closed)
+                            on_closed=c.closed, sport=sport)
 
 
 class _UdpClient:
@@ -239,18 +270,26 @@ class _UdpClient:
 
 
 def udp_client(host, dst: int, dport: int, request: int, response: int, flow,
-               on_done: DoneCallback | None = None, timeout: float = UDP_TIMEOUT) -> UdpSocket:
+               on_done: DoneCallback | None = None, timeout: float = UDP_TIMEOUT,
+               sport: int | None = None) -> UdpSocket | None:
     """Send the request datagram(s) from a connected ephemeral socket and wait for the response.
 
     The request is split to fit the route MTU, each datagram starting with the
     header.  Success when `response` bytes have arrived; failure "timeout" after
     `timeout` seconds (no retries) or "icmp-unreachable" on an ICMP error.
+    `sport` sends from a fixed port (fails "port-in-use" while it is bound).
     `on_done(flow)` is called once either way.
     """
     env = host.ctx.env
     request = max(request, HEADER_LEN)
     c = _UdpClient(env, flow, response, on_done)
-    sock = c.sock = host.udp.bind(0, c.datagram, c.error)
+    try:
+        sock = c.sock = host.udp.bind(sport or 0, c.datagram, c.error)
+    except ValueError:                  # EADDRINUSE: the fixed port is still bound
+        flow.fail(env.now, "port-in-use")
+        if on_done is not None:
+            on_done(flow)
+        return None
     sock.connect(dst, dport)
     head = REQUEST_HEADER.pack(request, response)
     for size in udp_chunks(request, _route_mtu(host, dst), HEADER_LEN):

@@ -723,12 +723,14 @@ class TcpStack:
         self.listeners.pop(port, None)
 
     def connect(self, dst: int, dport: int, flow=None, on_connected=None, on_data=None,
-                on_closed=None, src: int | None = None) -> TcpSocket:
+                on_closed=None, src: int | None = None, sport: int | None = None) -> TcpSocket:
         """Active open: send a SYN now and return the socket (state SYN_SENT).
 
         A connection that cannot start (no route, no free port) reports
-        `on_closed(sock, "no-route" | "no-port")` from a zero-delay event, so the
-        caller always gets the socket first.
+        `on_closed(sock, "no-route" | "no-port" | "port-in-use")` from a zero-delay
+        event, so the caller always gets the socket first.  `sport` binds a fixed
+        local port (bind() + connect()): taken by a live or TIME_WAIT socket to the
+        same peer, it fails "port-in-use" (EADDRNOTAVAIL), as without tcp_tw_reuse.
         """
         if src is None:
             src = self.host.route_source(dst)
@@ -737,7 +739,13 @@ class TcpStack:
         if src is None:
             self._fail_soon(sock, "no-route")
             return sock
-        port = self._ephemeral_port(src, dst, dport)
+        if sport is not None:
+            port = sport
+            if (src, sport, dst, dport) in self.conns:
+                self._fail_soon(sock, "port-in-use")
+                return sock
+        else:
+            port = self._ephemeral_port(src, dst, dport)
         if port is None:
             self._fail_soon(sock, "no-port")
             return sock

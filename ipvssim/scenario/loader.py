@@ -90,7 +90,7 @@ _SERVICE_ALIASES = {"netmask": "persistence_netmask"}
 _RS_KEYS = ("host", "address", "port", "weight", "mode", "upper", "lower")
 _RS_ALIASES = {"u_threshold": "upper", "l_threshold": "lower"}
 _TRAFFIC_KEYS = ("name", "from", "to", "protocol", "connections", "rate", "arrival",
-                 "request", "response", "start")
+                 "request", "response", "start", "requests", "think", "source_port")
 _ARRIVALS = ("constant", "poisson")
 _EXPECT_KEYS = {
     "connections": ("traffic", "succeeded", "failed"),
@@ -743,10 +743,15 @@ class _ScenarioLoader:
             request = self._app_size(m.get("request"), join(p, "request"), 100, APP_HEADER_LEN)
             response = self._app_size(m.get("response"), join(p, "response"), 1000, 0)
             start = r.quantity(m.get("start"), join(p, "start"), units.parse_time, 0.0)
+            requests = r.integer(m.get("requests"), join(p, "requests"), 1, lo=1, hi=1_000_000)
+            think = r.quantity(m.get("think"), join(p, "think"), units.parse_time, 0.0)
+            source_port = (r.integer(m["source_port"], join(p, "source_port"), 0, lo=1, hi=65535)
+                           if "source_port" in m else None)
             if dst is None or not sources:
                 continue
             spec = TrafficSpec(name, tuple(sources), dst, port, protocol, connections, rate,
-                               arrival, request, response, start, _loc(tnode), p)
+                               arrival, request, response, start, _loc(tnode), p,
+                               requests=requests, think=think, source_port=source_port or None)
             self.traffic[name] = spec
             out.append(spec)
         return tuple(out)

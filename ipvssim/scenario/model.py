@@ -216,6 +216,9 @@ class TrafficSpec:
     start: float = 0.0              # seconds
     loc: Loc | None = None
     path: str = ""
+    requests: int = 1               # requests per connection, one after the other
+    think: float = 0.0              # idle seconds between a response and the next request
+    source_port: int | None = None  # every connection from this client port (None: ephemeral)
 
 
 @dataclass(frozen=True)

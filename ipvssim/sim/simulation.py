@@ -141,9 +141,11 @@ class Simulation:
         from ipvssim.net.app import tcp_client, udp_client
         dst = int(spec.dst)
         if spec.protocol == "tcp":
-            tcp_client(host, dst, spec.port, spec.request, spec.response, flow, self._flow_done)
+            tcp_client(host, dst, spec.port, spec.request, spec.response, flow, self._flow_done,
+                       requests=spec.requests, think=spec.think, sport=spec.source_port)
         else:
-            udp_client(host, dst, spec.port, spec.request, spec.response, flow, self._flow_done)
+            udp_client(host, dst, spec.port, spec.request, spec.response, flow, self._flow_done,
+                       sport=spec.source_port)
 
     def _flow_done(self, flow: Flow) -> None:
         self.finished += 1

@@ -69,6 +69,6 @@ class TrafficGenerator:
         spec = self.spec
         client = spec.sources[i % len(spec.sources)]
         flow = Flow(len(self.flows), spec.name, client, spec.protocol, self.ctx.env.now,
-                    spec.request, spec.response)
+                    spec.request * spec.requests, spec.response * spec.requests)
         self.flows.append(flow)
         self.open_connection(self.hosts[client], flow, spec)
