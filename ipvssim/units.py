@@ -149,12 +149,20 @@ def parse_size(value: str | int | float) -> int:
 
 
 def parse_per_second(value: str | int | float) -> float:
-    """Events per second from ``"50/s"``, ``"3000/min"`` or a number.
+    """Events per second from ``"50/s"``, ``"3000/min"``, ``"1/70s"`` or a number.
 
     >>> parse_per_second("120/min")
     2.0
+    >>> parse_per_second("2/500ms")
+    4.0
     """
     number, unit = _split(value, "a rate per second", "50/s")
+    if unit.startswith("/") and unit[1:2].isdigit():
+        # "N/<time>": N events every <time>, e.g. one connection every 70 s
+        period = parse_time(unit[1:])
+        if period <= 0:
+            raise ValueError(f"the period in {value!r} must be positive")
+        return _scale(number, 1.0 / period, value)
     if unit not in PER_SECOND_UNITS:
         raise _unknown_unit(value, unit, "a rate", PER_SECOND_UNITS)
     return _scale(number, PER_SECOND_UNITS[unit], value)

@@ -58,6 +58,9 @@ class Director:
         self.packets = 0          # frames handled by IPVS (both directions)
         self.bytes = 0
         self._expiry_at: float | None = None
+        # ip_vs_conn_uses_old_conntrack() arrived in 5.9: before it, with conntrack=1, a
+        # SYN reusing a port of an entry in TIME_WAIT was dropped (the "1 s connect delay").
+        self.legacy_conntrack = bool(self.settings.conntrack) and self.settings.kernel < (5, 9)
 
     # -- configuration ----------------------------------------------------------------
     def has_service(self, name: str) -> bool:
@@ -162,7 +165,8 @@ class Director:
         conn = table.in_get(proto, saddr, sport, daddr, dport)
         syn_only = (flags & _SYN_ONLY_MASK) == wire.TH_SYN
         if conn is not None:
-            action = table.new_syn_action(conn) if syn_only else ipvs_conn.KEEP
+            action = (table.new_syn_action(conn, legacy_conntrack=self.legacy_conntrack)
+                      if syn_only else ipvs_conn.KEEP)
             if action != ipvs_conn.KEEP:
                 # conn_reuse_mode: a new SYN on an entry in TIME_WAIT/CLOSE is
                 # rescheduled as a new connection (ip_vs_core.c is_new_conn_expected).

@@ -28,6 +28,7 @@ import operator
 from collections import Counter
 from typing import Any, Iterable
 
+from ipvssim.report import metrics
 from ipvssim.report.metrics import flows_of_service, format_path, resolve_server_label
 
 __all__ = ["evaluate", "DEFAULT_TOLERANCE"]
@@ -243,10 +244,31 @@ def _check_drops(params: dict, result, findings) -> list[dict]:
     return [_row(label, False, f"{total} dropped ({reason}{where}); drops seen: {others}")]
 
 
+def _check_latency(params: dict, result, findings) -> list[dict]:
+    """Bounds on connection completion time (succeeded connections) of one traffic."""
+    traffic = params["traffic"]
+    times = sorted(f.latency for f in result.flows
+                   if f.traffic == traffic and f.status == "succeeded" and f.latency is not None)
+    rows = []
+    for key in ("p50", "p90", "p99", "max"):
+        if key not in params:
+            continue
+        op, bound = params[key]
+        label = f"latency {traffic}: {key} {op} {bound * 1000:g} ms"
+        if not times:
+            rows.append(_row(label, False, "no connection succeeded"))
+            continue
+        value = times[-1] if key == "max" else metrics.percentile(times, float(key[1:]))
+        passed = _OPS[op](value, bound)
+        rows.append(_row(label, passed, f"{key} = {value * 1000:.3f} ms over {len(times)} connections"))
+    return rows
+
+
 _HANDLERS = {
     "connections": _check_connections,
     "path": _check_path,
     "distribution": _check_distribution,
     "finding": _check_finding,
     "drops": _check_drops,
+    "latency": _check_latency,
 }

@@ -78,7 +78,7 @@ _SYSCTL_RANGES = {"arp_ignore": (0, 8), "arp_announce": (0, 2), "rp_filter": (0,
 _IPVS_SYSCTLS = {"conn_reuse_mode": (0, 3), "expire_nodest_conn": (0, 1),
                  "expire_quiescent_template": (0, 1), "sloppy_tcp": (0, 1),
                  "sloppy_udp": (0, 1), "conntrack": (0, 1), "pmtu_disc": (0, 1)}
-_IPVS_KEYS = (*_IPVS_SYSCTLS, "timeouts")
+_IPVS_KEYS = (*_IPVS_SYSCTLS, "timeouts", "kernel")
 _TIMEOUT_KEYS = ("tcp", "tcpfin", "udp")
 _CPU_KEYS = ("cores", "costs", "backlog")
 _APP_KEYS = ("listen",)
@@ -99,6 +99,7 @@ _EXPECT_KEYS = {
     "distribution": ("service", "shares", "tolerance"),
     "finding": ("rule", "severity"),
     "drops": ("reason", "host", "count"),
+    "latency": ("traffic", "p50", "p90", "p99", "max"),
 }
 _SEVERITIES = ("error", "warning", "info")
 _EVENT_KEYS = ("at", "service", "server", "weight", "remove", "add")
@@ -522,6 +523,14 @@ class _ScenarioLoader:
                 v = r.quantity(t[key], join(tp, key), units.parse_time, MISSING, positive=True)
                 if v is not MISSING:
                     values[f"timeouts_{key}"] = v
+        if "kernel" in m:
+            raw = r.text(m["kernel"], join(path, "kernel"))
+            parts = (raw or "").split(".")
+            if len(parts) >= 2 and all(x.isdigit() for x in parts[:2]):
+                values["kernel"] = (int(parts[0]), int(parts[1]))
+            elif raw is not None:
+                r.problem(m["kernel"], join(path, "kernel"),
+                          f"expected a kernel version like 5.4 or 6.6, got {raw!r}")
         return IpvsSettings(**values, loc=_loc(node), path=path)
 
     def _cpu(self, node: Node, path: str) -> CpuSpec:
@@ -803,11 +812,12 @@ class _ScenarioLoader:
         for i, enode in enumerate(r.items(node, "expect")):
             p = index("expect", i)
             entries = r.entries(enode, p, "a mapping with one key (connections, path, "
-                                          "distribution, finding or drops)")
+                                          "distribution, finding, drops or latency)")
             if len(entries) != 1:
                 if entries:
                     r.problem(enode, p, "each expectation is a mapping with exactly one key "
-                                        "(connections, path, distribution, finding or drops)")
+                                        "(connections, path, distribution, finding, drops "
+                                        "or latency)")
                 continue
             kind, knode, vnode = entries[0]
             if kind not in _EXPECT_KEYS:
@@ -941,6 +951,26 @@ class _ScenarioLoader:
         if "host" in m:
             params["host"] = self._host_ref(m["host"], join(path, "host"))
         params["count"] = self._count(m["count"], join(path, "count"), None) if "count" in m else ">= 1"
+        return params
+
+    def _expect_latency(self, node: Node, path: str) -> dict | None:
+        """`latency: {traffic: web, p50: "< 20ms", max: 2s}` (a bare time means <=)."""
+        r = self.r
+        m = r.mapping(node, path, _EXPECT_KEYS["latency"], required=("traffic",))
+        if m is None:
+            return None
+        params: dict[str, Any] = {"traffic": self._traffic_ref(m.get("traffic"), join(path, "traffic"))}
+        for key in _EXPECT_KEYS["latency"][1:]:
+            if key not in m:
+                continue
+            raw = (r.text(m[key], join(path, key)) or "").strip()
+            op = next((o for o in (">=", "<=", ">", "<") if raw.startswith(o)), "<=")
+            try:
+                params[key] = (op, units.parse_time(raw[len(op):].strip() if raw.startswith(op) else raw))
+            except ValueError as err:
+                r.problem(m[key], join(path, key), f"expected a bound like '< 20ms', got {raw!r}: {err}")
+        if len(params) == 1:
+            r.problem(node, path, "say which latency to bound: p50, p90, p99 or max")
         return params
 
     # -- events ----------------------------------------------------------------------

@@ -102,6 +102,9 @@ class IpvsSettings:
     timeouts_tcp: float = 900.0      # ipvsadm --set tcp
     timeouts_tcpfin: float = 120.0   # ipvsadm --set tcpfin
     timeouts_udp: float = 300.0      # ipvsadm --set udp
+    # Kernel version whose behaviour to follow where it changed: before 5.9 a SYN
+    # reusing a port whose entry is in TIME_WAIT was dropped when conntrack=1.
+    kernel: tuple[int, int] = (6, 6)
     loc: Loc | None = None
     path: str = ""
 
