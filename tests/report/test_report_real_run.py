@@ -45,7 +45,6 @@ def test_same_seed_same_report_except_wall_clock(scenario):
     assert a == b
 
 
-@pytest.mark.xfail(reason="net/ does not record Flow.request_path / reply_path yet", strict=False)
 def test_dr_paths_cross_the_director_only_on_the_way_in(run):
     rows = run_to_dict(run)["paths"]
     assert rows[0]["real_server"] == "rs2"
