@@ -36,8 +36,8 @@ import heapq
 from dataclasses import dataclass
 from typing import Mapping
 
-from ipvssim.ipvs.cpu import DEFAULT_COSTS, CpuModel
-from ipvssim.ipvs.dest import Dest
+from ipvssim.dataplane.base import DataPlane
+from ipvssim.ipvs.dest import Dest, find_dest
 from ipvssim.ipvs.modes import IcmpNeeded, nat
 from ipvssim.ipvs.service import PROTO_NUMBERS
 from ipvssim.packet import wire
@@ -166,11 +166,7 @@ class KubeService:
         return dest
 
     def find_dest(self, key: str) -> Dest | None:
-        """An endpoint by host label, "ADDR" or "ADDR:PORT"."""
-        for d in self.dests:
-            if key in (d.label, wire.ip_ntoa(d.addr), f"{wire.ip_ntoa(d.addr)}:{d.port}"):
-                return d
-        return None
+        return find_dest(self.dests, key)
 
     def sep_chain(self, dest: Dest) -> str:
         return "KUBE-SEP-" + chain_hash(self.port_name + self.spec.protocol +
@@ -394,7 +390,7 @@ class Conntrack:
         heapq.heappush(self._heap, (at, self._seq, entry))
 
 
-class IptablesDirector:
+class IptablesDirector(DataPlane):
     """kube-proxy iptables mode on one host, with `ipvssim.ipvs.director.Director`'s interface.
 
     Parameters are Director's: the host, its services, (IPVS settings: unused),
@@ -409,22 +405,10 @@ class IptablesDirector:
 
     def __init__(self, host, service_specs, settings=None, cpu: CpuSpec | None = None,
                  scenario=None, ctx=None, conntrack_max: int = CONNTRACK_MAX):
-        self.host = host
-        self.ctx = ctx
         self.services = [KubeService(spec) for spec in service_specs]
         self.table = Conntrack(conntrack_max)
         self.ruleset = build_ruleset(self.services)
-        cpu = cpu or CpuSpec()
-        self.costs = dict(DEFAULT_COSTS)
-        self.costs.update(IPTABLES_COSTS)
-        self.costs.update(cpu.costs)
-        self.cpu = CpuModel(cpu.cores, self.costs, cpu.backlog)
-        host.local_in_hook = self.local_in
-        host.forward_hook = self.forward
-        host.cpu = self.cpu
-        host.cpu_cost = self.packet_cost
-        self.packets = 0                # frames DNATed or un-DNATed (both directions)
-        self.bytes = 0
+        self._attach(host, ctx, cpu, IPTABLES_COSTS)
         self.new_connections = 0
         self.rules_walked = 0           # rules evaluated by first packets, in total
         self.last_walk = 0              # rules the latest first packet walked
@@ -433,19 +417,6 @@ class IptablesDirector:
         self._sync_pending = False
 
     # -- configuration ----------------------------------------------------------------
-    def has_service(self, name: str) -> bool:
-        return any(s.name == name for s in self.services)
-
-    def service(self, name: str) -> KubeService:
-        for s in self.services:
-            if s.name == name:
-                return s
-        raise KeyError(name)
-
-    def schedule_event(self, ev: EventSpec) -> None:
-        timer = self.ctx.env.timeout(max(0.0, ev.at - self.ctx.env.now))
-        timer.callbacks.append(lambda _e, ev=ev: self.apply_event(ev))
-
     def apply_event(self, ev: EventSpec) -> None:
         """kube-proxy learns of an endpoint change at `ev.at` and starts a table rewrite."""
         svc = self.service(ev.service)

@@ -7,7 +7,9 @@ the protocol state machines move connections between active and inactive
 """
 from __future__ import annotations
 
-__all__ = ["Dest", "MODES"]
+from ipvssim.packet.wire import ip_ntoa
+
+__all__ = ["Dest", "MODES", "find_dest"]
 
 MODES = ("dr", "nat", "tun", "fullnat")
 
@@ -150,3 +152,12 @@ class Dest:
         return (f"<Dest {name}{ip}:{self.port} w={self._weight} act={self.activeconns} "
                 f"inact={self.inactconns}{' OVERLOAD' if self.overloaded else ''}"
                 f"{'' if self.available else ' removed'}>")
+
+
+def find_dest(dests, key: str) -> Dest | None:
+    """A real server of `dests` by its label (host name), "ADDR" or "ADDR:PORT"."""
+    for d in dests:
+        addr = ip_ntoa(d.addr)
+        if key in (d.label, addr, f"{addr}:{d.port}"):
+            return d
+    return None

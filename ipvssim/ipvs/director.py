@@ -14,7 +14,7 @@ table and the schedulers; the `Flow` annotation on a packet is only written to
 from __future__ import annotations
 
 from ipvssim.ipvs import conn as ipvs_conn
-from ipvssim.ipvs.cpu import DEFAULT_COSTS, CpuModel
+from ipvssim.dataplane.base import DataPlane
 from ipvssim.ipvs.modes import IcmpNeeded, dr, fullnat, nat, tun
 from ipvssim.ipvs.service import Service
 from ipvssim.packet import wire
@@ -28,13 +28,11 @@ _SYN_ONLY_MASK = wire.TH_SYN | wire.TH_ACK | wire.TH_RST | wire.TH_FIN
 _JIFFY = 1.0 / 250
 
 
-class Director:
+class Director(DataPlane):
     """IPVS on one host: its services, connection table, CPU and ipvsadm counters."""
 
     def __init__(self, host, service_specs, settings: IpvsSettings | None, cpu: CpuSpec | None,
                  scenario, ctx):
-        self.host = host
-        self.ctx = ctx
         self.settings = settings or IpvsSettings()
         self.services = [Service(spec, ctx.rng, clock=lambda: ctx.env.now) for spec in service_specs]
         self.by_key: dict[tuple[int, int, int], Service] = {}
@@ -47,35 +45,13 @@ class Director:
                 ports = svc.spec.local_ports or (fullnat.PORT_MIN, fullnat.PORT_MAX)
                 self.pools[svc.name] = fullnat.LocalAddressPool(
                     [int(a) for a in svc.spec.local_addresses], ports=ports)
-        cpu = cpu or CpuSpec()
-        self.costs = dict(DEFAULT_COSTS)
-        self.costs.update(cpu.costs)
-        self.cpu = CpuModel(cpu.cores, self.costs, cpu.backlog)
-        host.local_in_hook = self.local_in
-        host.forward_hook = self.forward
-        host.cpu = self.cpu
-        host.cpu_cost = self.packet_cost
-        self.packets = 0          # frames handled by IPVS (both directions)
-        self.bytes = 0
+        self._attach(host, ctx, cpu)
         self._expiry_at: float | None = None
         # ip_vs_conn_uses_old_conntrack() arrived in 5.9: before it, with conntrack=1, a
         # SYN reusing a port of an entry in TIME_WAIT was dropped (the "1 s connect delay").
         self.legacy_conntrack = bool(self.settings.conntrack) and self.settings.kernel < (5, 9)
 
     # -- configuration ----------------------------------------------------------------
-    def has_service(self, name: str) -> bool:
-        return any(s.name == name for s in self.services)
-
-    def service(self, name: str) -> Service:
-        for s in self.services:
-            if s.name == name:
-                return s
-        raise KeyError(name)
-
-    def schedule_event(self, ev: EventSpec) -> None:
-        timer = self.ctx.env.timeout(max(0.0, ev.at - self.ctx.env.now))
-        timer.callbacks.append(lambda _e, ev=ev: self.apply_event(ev))
-
     def apply_event(self, ev: EventSpec) -> None:
         """ipvsadm -e / -d / -a at simulated time `ev.at`."""
         svc = self.service(ev.service)

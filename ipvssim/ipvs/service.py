@@ -1,7 +1,7 @@
 """A virtual service: VIP:port/protocol, its scheduler and its real servers (ipvsadm -A / -a)."""
 from __future__ import annotations
 
-from ipvssim.ipvs.dest import Dest
+from ipvssim.ipvs.dest import Dest, find_dest
 from ipvssim.ipvs.schedulers import make_scheduler
 from ipvssim.packet import wire
 from ipvssim.scenario.model import RealServerSpec, ServiceSpec
@@ -51,11 +51,7 @@ class Service:
         self.scheduler.upd_dest(self, dest)
 
     def find_dest(self, key: str) -> Dest | None:
-        """A real server by host label, "ADDR" or "ADDR:PORT"."""
-        for d in self.dests:
-            if key in (d.label, wire.ip_ntoa(d.addr), f"{wire.ip_ntoa(d.addr)}:{d.port}"):
-                return d
-        return None
+        return find_dest(self.dests, key)
 
     def schedule(self, saddr: int, sport: int, daddr: int, dport: int) -> Dest | None:
         return self.scheduler.schedule(self, saddr, sport, daddr, dport)

@@ -27,7 +27,7 @@ def check(ctx: CheckContext) -> None:
                 ctx.emit("RS-NO-HOST", ref.where, ref.spec.loc,
                          f"real server {ref.spec.address}:{ref.spec.port} of "
                          f"{svc.name or svc.vip} is not an address of any host",
-                         f"use host: NAME, or an address configured on a host's interface")
+                         "use host: NAME, or an address configured on a host's interface")
                 continue
             if director is not None:
                 _reach_rs(ctx, ref, director)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import tracemalloc
 
-import pytest
 
 from ipvssim.ipvs.conn import (DROP, INPUT, KEEP, OUTPUT, RESCHEDULE, ConnTable,
                                IP_VS_CONN_F_NOOUTPUT)
