@@ -152,6 +152,16 @@ class ServerApp:
 
 # --- client drivers ---------------------------------------------------------------------------------
 
+def _conclude(env, flow, failure: str | None, on_done) -> None:
+    """End a client connection: the flow succeeds (failure None) or fails, then on_done."""
+    if failure is None:
+        flow.succeed(env.now)
+    else:
+        flow.fail(env.now, failure)
+    if on_done is not None:
+        on_done(flow)
+
+
 class _TcpClient:
     """One client connection: `requests` request/response exchanges, `think` s apart."""
     __slots__ = ("env", "flow", "request", "response", "requests", "think", "on_done", "done",
@@ -210,13 +220,7 @@ class _TcpClient:
 
     def _finish(self, failure: str | None) -> None:
         self.done = True
-        now = self.env.now
-        if failure is None:
-            self.flow.succeed(now)
-        else:
-            self.flow.fail(now, failure)
-        if self.on_done is not None:
-            self.on_done(self.flow)
+        _conclude(self.env, self.flow, failure, self.on_done)
 
 
 def tcp_client(host, dst: int, dport: int, request: int, response: int, flow,
@@ -260,13 +264,7 @@ class _UdpClient:
             return
         self.done = True
         self.sock.close()
-        now = self.env.now
-        if failure is None:
-            self.flow.succeed(now)
-        else:
-            self.flow.fail(now, failure)
-        if self.on_done is not None:
-            self.on_done(self.flow)
+        _conclude(self.env, self.flow, failure, self.on_done)
 
 
 def udp_client(host, dst: int, dport: int, request: int, response: int, flow,
@@ -286,9 +284,7 @@ def udp_client(host, dst: int, dport: int, request: int, response: int, flow,
     try:
         sock = c.sock = host.udp.bind(sport or 0, c.datagram, c.error)
     except ValueError:                  # EADDRINUSE: the fixed port is still bound
-        flow.fail(env.now, "port-in-use")
-        if on_done is not None:
-            on_done(flow)
+        _conclude(env, flow, "port-in-use", on_done)
         return None
     sock.connect(dst, dport)
     head = REQUEST_HEADER.pack(request, response)
