@@ -110,12 +110,14 @@ def simulate(scenario, mode, seed=None, duration=None, pcap=False, show_progress
     return result
 
 
-def _write_outputs(out: Path, scenario, seed, results, pcap: bool) -> dict:
+def _write_outputs(out: Path, scenario, seed, results, pcap: bool, extra: dict | None = None) -> dict:
+    """report.json (with `extra` top-level fields), pcaps and plots; returns the report."""
     from ipvssim.packet.pcap import write_pcap
     from ipvssim.report.json_report import report_to_dict, write_report
     from ipvssim.report import plots
     out.mkdir(parents=True, exist_ok=True)
     report = report_to_dict(scenario, seed, results)
+    report.update(extra or {})
     write_report(out / "report.json", report)
     if pcap:
         for result in results:
@@ -134,6 +136,17 @@ def _exit_status(report: dict) -> int:
         if any(not e["passed"] for e in run.get("expectations", [])):
             return EXIT_EXPECT_FAILED
     return EXIT_OK
+
+
+def _show_and_exit(report: dict, results, out: Path, as_json: bool) -> None:
+    """Print the report (--json) or the summary, then exit 0, or 1 if an expectation failed."""
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        from ipvssim.report.summary import format_summary
+        click.echo(format_summary(report, results))
+        click.echo(f"\nreport: {out / 'report.json'}")
+    sys.exit(_exit_status(report))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -172,13 +185,7 @@ def run(scenario, mode, out_dir, pcap, seed, duration, max_events, as_json, data
             results.append(r)
     out = Path(out_dir) if out_dir else Path("ipvssim-out") / scn.name
     report = _write_outputs(out, scn, results[0].seed, results, pcap)
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-    else:
-        from ipvssim.report.summary import format_summary
-        click.echo(format_summary(report, results))
-        click.echo(f"\nreport: {out / 'report.json'}")
-    sys.exit(_exit_status(report))
+    _show_and_exit(report, results, out, as_json)
 
 
 # Several files are shown in order of how much the director does per connection
@@ -225,19 +232,9 @@ def compare(scenarios, out_dir, pcap, seed, duration, max_events, as_json):
             results.append(r)
         name = "compare-" + "-".join(s.name for s in loaded)
     out = Path(out_dir) if out_dir else Path("ipvssim-out") / name
-    report = _write_outputs(out, loaded[0], results[0].seed, results, pcap)
-    if len(loaded) > 1:
-        report["scenario"] = name
-        report["scenarios"] = [s.name for s in loaded]
-        from ipvssim.report.json_report import write_report
-        write_report(out / "report.json", report)
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-    else:
-        from ipvssim.report.summary import format_summary
-        click.echo(format_summary(report, results))
-        click.echo(f"\nreport: {out / 'report.json'}")
-    sys.exit(_exit_status(report))
+    extra = {"scenario": name, "scenarios": [s.name for s in loaded]} if len(loaded) > 1 else None
+    report = _write_outputs(out, loaded[0], results[0].seed, results, pcap, extra)
+    _show_and_exit(report, results, out, as_json)
 
 
 @main.command()
