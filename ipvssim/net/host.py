@@ -56,15 +56,16 @@ import struct
 from ipvssim.net.arp import NeighbourTable
 from ipvssim.net.interface import Interface
 from ipvssim.net.routing import Route, RouteTable, prefix_mask
+from ipvssim.net.segment import call_later
 from ipvssim.net.tcp import TcpStack
 from ipvssim.net.udp import UdpStack
 from ipvssim.packet.wire import (
     ETH_HLEN, ETH_P_ARP, ETH_P_IP, ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY,
     ICMP_ERROR_TYPES, ICMP_EXC_FRAGTIME, ICMP_EXC_TTL, ICMP_FRAG_NEEDED, ICMP_HOST_UNREACH,
-    ICMP_NET_UNREACH, ICMP_PORT_UNREACH, ICMP_PROT_UNREACH, ICMP_TIME_EXCEEDED, IP_FRAG_TIME,
-    IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP, ZERO_MAC, Reassembler, dec_ttl,
+    ICMP_NET_UNREACH, ICMP_PORT_UNREACH, ICMP_PROT_UNREACH, ICMP_TIME_EXCEEDED, IP_DF, IP_FRAG_TIME,
+    IP_HLEN, IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP, ZERO_MAC, Reassembler, dec_ttl,
     ethernet_frame, icmp_error_payload, icmp_message, ip_df, ip_dst, ip_frag_offset, ip_id,
-    ip_is_fragment, ip_src, ip_total_len, ipip_decap, ipv4_fragment, ipv4_packet, mac_aton,
+    ip_is_fragment, ip_src, ip_total_len, ipip_decap, checksum, ipv4_fragment, ipv4_packet, mac_aton,
 )
 from ipvssim.scenario.model import SysctlSpec
 
@@ -76,6 +77,10 @@ IPTOS_TOS_MASK = 0x1E                  # RT_TOS(): the bits of the original TOS 
 LOOPBACK_ADDR = 0x7F000001             # 127.0.0.1
 LIMITED_BROADCAST = 0xFFFFFFFF
 _MTU_FIELD = struct.Struct("!HH")      # ICMP "rest": unused, next-hop MTU (RFC 1191)
+_ETH_IP = struct.Struct("!6s6sHBBHHHBBHII")   # Ethernet II header + option-less IPv4 header
+_put16 = struct.Struct("!H").pack_into
+_SRC_DST = struct.Struct("!II").unpack_from
+_UNCACHED = object()                    # a route cache miss (None is a cached "no route")
 
 
 def _martian_source(src: int) -> bool:
@@ -120,8 +125,9 @@ class Host:
         self.cpu_cost = None
         self.cpu_costs: dict[str, float] = {"rx": 0.0}
         self._local: dict[int, Interface] = {}          # every configured address -> its interface
-        self._local_nets: list[tuple[int, int]] = []    # whole prefixes on lo (127.0.0.0/8)
+        self._local_nets: list[tuple[int, int]] = []    # whole prefixes on lo (127.0.0.0/8): (net, mask)
         self._rcache: dict[int, tuple | None] = {}      # dst -> (iface, nexthop, src) or None
+        self._rp_cache: dict[Interface, tuple] = {}      # iface -> (host sysctl, iface sysctl, rp_filter)
         self._ip_id = 0
         self._reasm: dict[tuple[int, int, int, int], tuple[Reassembler, list]] = {}
         self._pings: dict[int, tuple] = {}              # echo identifier -> (callback, {seq: sent at})
@@ -192,7 +198,7 @@ class Host:
         self._local.setdefault(addr, iface)
         if a.primary and plen < 32:
             if iface.kind == "loopback":
-                self._local_nets.append((a.net, plen))
+                self._local_nets.append((a.net, a.mask))
             else:
                 self.routes.add(Route(a.net, plen, dev=ifname, src=addr, kind="connected"))
         self._rcache.clear()
@@ -225,8 +231,8 @@ class Host:
         """ip is configured on this host (any interface: the weak host model) or in a lo prefix."""
         if ip in self._local:
             return True
-        for net, plen in self._local_nets:
-            if ip & prefix_mask(plen) == net:
+        for net, mask in self._local_nets:
+            if ip & mask == net:
                 return True
         return False
 
@@ -301,6 +307,7 @@ class Host:
         self.ctx.ledger.dropped(pkt, self.name, reason)
         obs = self.ctx.observer
         if obs.tracing:
+            obs.flush(pkt)
             obs.step(pkt, self.name, iface, "dropped", reason)
 
     def _new_packet(self, frame: bytearray, flow=None, parent=None):
@@ -333,13 +340,18 @@ class Host:
                 self.drop(self._new_packet(frame, flow), "no-route")
                 return None
             iface, nexthop, rsrc = res
-        self._ip_id = (self._ip_id + 1) & 0xFFFF
-        ip = ipv4_packet(rsrc if src is None else src, dst, proto, l4, ttl=ttl, ident=self._ip_id,
-                         df=df, tos=tos)
-        pkt = self._new_packet(ethernet_frame(ZERO_MAC, iface.mac, ETH_P_IP, ip), flow)
+        self._ip_id = ident = (self._ip_id + 1) & 0xFFFF
+        # Ethernet + IPv4 headers packed at once, then the payload appended: the same
+        # bytes as ethernet_frame(ipv4_packet(...)) without the two intermediate copies.
+        frame = bytearray(_ETH_IP.pack(ZERO_MAC, iface.mac, ETH_P_IP, 0x45, tos, IP_HLEN + len(l4),
+                                       ident, IP_DF if df else 0, ttl, proto, 0,
+                                       rsrc if src is None else src, dst))
+        _put16(frame, ETH_HLEN + 10, checksum(frame, ETH_HLEN, ETH_HLEN + IP_HLEN))
+        frame += l4
+        pkt = self.ctx.ledger.new(frame, self.name, flow)
         obs = self.ctx.observer
         if obs.tracing:
-            obs.step(pkt, self.name, iface.name, "sent")
+            obs.step_at_transmit(pkt, self.name, iface.name, "sent")
         self._output_via(pkt, iface, nexthop)
         return pkt
 
@@ -362,7 +374,7 @@ class Host:
 
     def _output_via(self, pkt, iface: Interface, nexthop: int, ignore_df: bool = False) -> None:
         d = pkt.data
-        if ip_total_len(d) > iface.mtu:
+        if (d[16] << 8 | d[17]) > iface.mtu:          # the IP total length (ETH_HLEN + 2)
             if ip_df(d) and not ignore_df:
                 # ip_fragment(): DF set and too big -> "fragmentation needed" to the source.
                 self.icmp_error(pkt, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu=iface.mtu)
@@ -490,10 +502,13 @@ class Host:
                 self.drop(pkt, "cpu-backlog", iface.name)
                 return
             if done > now:
-                ev = self.env.timeout(done - now, (iface, pkt))
-                ev.callbacks.append(self._cpu_done)
+                call_later(self.env, done - now, (iface, pkt), self._cpu_done)
                 return
-        self._process(iface, pkt)
+        d = pkt.data
+        if d[12] == 8 and d[13] == 0:           # ETH_P_IP, the common case first
+            self._ip_input(iface, pkt)
+        else:
+            self._process(iface, pkt)
 
     def _cpu_done(self, ev) -> None:
         iface, pkt = ev._value
@@ -514,17 +529,17 @@ class Host:
         if len(d) < ETH_HLEN + 20 or d[ETH_HLEN] >> 4 != 4:
             self.drop(pkt, "bad-ip-header", iface.name)
             return
-        src = ip_src(d)
-        dst = ip_dst(d)
+        src, dst = _SRC_DST(d, ETH_HLEN + 12)
         real = iface.kind != "loopback"
         if real:
-            if _martian_source(src) or src in self._local:
+            top = src >> 24                      # _martian_source(), inlined: every packet
+            if top == 0 or top == 127 or top >= 224 or src in self._local:
                 self.drop(pkt, "martian-source", iface.name)
                 return
             if dst >> 24 == 127:
                 self.drop(pkt, "martian-destination", iface.name)
                 return
-        if self.is_local(dst):
+        if dst in self._local or self.is_local(dst):
             if real and not self._rp_filter_ok(iface, src):
                 self.drop(pkt, "rp_filter", iface.name)
                 return
@@ -536,7 +551,9 @@ class Host:
         if not self.forwarding or not real:
             self.drop(pkt, "not-forwarding", iface.name)
             return
-        res = self._resolve(dst)
+        res = self._rcache.get(dst, _UNCACHED)
+        if res is _UNCACHED:
+            res = self._resolve(dst)
         if res is None:
             self.icmp_error(pkt, ICMP_DEST_UNREACH, ICMP_NET_UNREACH)
             self.drop(pkt, "no-route", iface.name)
@@ -548,7 +565,13 @@ class Host:
 
     def _rp_filter_ok(self, iface: Interface, src: int) -> bool:
         """fib_validate_source(): strict needs the route back via iface, loose any route back."""
-        mode = self.conf(iface, "rp_filter")
+        # conf() is two getattr()s and a max() per packet; cached per interface, and
+        # re-read whenever either sysctl object was replaced.
+        hs, ifs = self.sysctl, iface.sysctl
+        c = self._rp_cache.get(iface)
+        if c is None or c[0] is not hs or c[1] is not ifs:
+            c = self._rp_cache[iface] = (hs, ifs, self.conf(iface, "rp_filter"))
+        mode = c[2]
         if not mode:
             return True
         res = self._resolve(src)
@@ -564,7 +587,7 @@ class Host:
             self.drop(pkt, "ttl-exceeded", iface.name)
             return
         out, nexthop, _ = res
-        if ip_total_len(d) > out.mtu and ip_df(d):
+        if (d[16] << 8 | d[17]) > out.mtu and d[20] & 0x40:      # IP total length; DF
             self.icmp_error(pkt, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu=out.mtu)
             self.drop(pkt, "frag-needed", iface.name)
             return
@@ -574,7 +597,7 @@ class Host:
             return
         obs = self.ctx.observer
         if obs.tracing:
-            obs.step(pkt, self.name, out.name, "forwarded")
+            obs.step_at_transmit(pkt, self.name, out.name, "forwarded")
         self._output_via(pkt, out, nexthop)
 
     def _local_deliver(self, iface: Interface, pkt) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ipvssim.net.routing import prefix_mask
+from ipvssim.net.segment import call_later
 from ipvssim.packet.wire import ETH_HLEN
 from ipvssim.scenario.model import SysctlSpec
 
@@ -133,6 +134,9 @@ class Interface:
     def transmit(self, pkt) -> None:
         """Hand a complete frame to the device (MACs already set)."""
         host = self.host
+        obs = self.ctx.observer
+        if obs.tracing:
+            obs.transmitted(pkt, self.name)     # the "sent"/"forwarded" step, MACs now set
         if len(pkt.data) - ETH_HLEN > self.mtu:
             # The IP layer fragments or answers "fragmentation needed" before this point;
             # a frame still too big is refused by the device, as a driver would.
@@ -148,8 +152,7 @@ class Interface:
         elif self.kind == "loopback":
             # loopback_xmit() hands the frame straight back to the receive path; a
             # zero-delay event keeps the stack from re-entering itself.
-            ev = self.ctx.env.timeout(0, pkt)
-            ev.callbacks.append(self._looped)
+            call_later(self.ctx.env, 0, pkt, self._looped)
         else:
             # tunl0 without a remote end has nowhere to send (ipip_tunnel_xmit needs a dst).
             host.drop(pkt, "tunnel-no-remote", self.name)

@@ -37,15 +37,48 @@ host-to-host hop costs two events.
 """
 from __future__ import annotations
 
+import struct
 from collections import deque
+from heapq import heappush
 
-__all__ = ["Segment", "Port"]
+from simpy.events import NORMAL
+
+_MACS = struct.Struct("6s6s").unpack_from     # destination, source: both as bytes in one call
+
+__all__ = ["Segment", "Port", "Wake", "call_later"]
+
+
+class Wake:
+    """The cheapest event simpy will step: a value and one callback, already triggered.
+
+    `simpy.Environment.step` needs only ``callbacks``, ``_ok`` and ``_value``; a
+    Timeout also runs Event.__init__ and Environment.schedule (about half the cost
+    of a hop's event).  Scheduling goes straight onto the environment's heap with
+    the same (time, priority, id) key Timeout uses, so the order of events -- and
+    so every result -- is the same as with ``env.timeout``.
+    """
+
+    __slots__ = ("callbacks", "_value")
+    _ok = True
+
+    def __init__(self, value, callback):
+        self._value = value
+        self.callbacks = [callback]
+
+
+def call_later(env, delay: float, value, callback) -> Wake:
+    """``env.timeout(delay, value).callbacks.append(callback)``, without the Timeout."""
+    ev = Wake(value, callback)
+    # The time is now + delay exactly as Environment.schedule computes it.
+    heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), ev))
+    return ev
 
 
 class Port:
     """The link between one interface and the switch: two drop-tail queues, one per direction."""
 
-    __slots__ = ("segment", "iface", "_up_busy", "_down_busy", "_up_waiting", "_down_waiting")
+    __slots__ = ("segment", "iface", "_up_busy", "_down_busy", "_up_waiting", "_down_waiting",
+                 "_to_switch", "_to_iface", "_lost")
 
     def __init__(self, segment: "Segment", iface):
         self.segment = segment
@@ -54,48 +87,58 @@ class Port:
         self._down_busy = 0.0             # switch -> host
         self._up_waiting: deque[float] = deque()     # start times of frames not yet on the wire
         self._down_waiting: deque[float] = deque()
+        # Bound once: a bound method made per frame would be an allocation per hop.
+        self._to_switch = self._at_switch
+        self._to_iface = self._at_iface
+        self._lost = self._lost_on_link
 
     def __repr__(self) -> str:
         return f"<Port {self.segment.name}:{self.iface!r}>"
 
     def send(self, pkt) -> None:
         """The host's NIC queues a frame toward the switch."""
-        arrive, lost = self._queue(pkt, up=True)
-        if arrive is None:
-            self.iface.host.drop(pkt, "queue-full", self.iface.name)
-            return
-        self.segment._schedule(arrive, pkt, self._lost if lost else self._at_switch)
-
-    def forward(self, pkt) -> None:
-        """The switch queues a frame toward this port's interface."""
-        arrive, lost = self._queue(pkt, up=False)
-        if arrive is None:
-            self.segment.drop(pkt, "queue-full", self.iface.name)
-            return
-        self.segment._schedule(arrive, pkt, self._lost if lost else self._at_iface)
-
-    def _queue(self, pkt, up: bool) -> tuple[float | None, bool]:
-        """Place the frame on one direction's queue: (arrival time, lost on the way);
-        (None, False) when the queue is full."""
         seg = self.segment
-        now = seg.env.now
-        waiting = self._up_waiting if up else self._down_waiting
+        env = seg.env
+        now = env._now
+        waiting = self._up_waiting
         while waiting and waiting[0] <= now:
             waiting.popleft()
         if len(waiting) >= seg.queue:
-            return None, False
-        busy = self._up_busy if up else self._down_busy
-        if busy > now:
-            start = busy
+            self.iface.host.drop(pkt, "queue-full", self.iface.name)
+            return
+        start = self._up_busy
+        if start > now:
             waiting.append(start)
         else:
             start = now
         finish = start + len(pkt.data) * 8 / seg.bandwidth
-        if up:
-            self._up_busy = finish
+        self._up_busy = finish
+        lost = seg.loss > 0 and seg.rng.random() < seg.loss
+        ev = Wake(pkt, self._lost if lost else self._to_switch)
+        # now + (arrival - now): the time env.timeout(arrival - now) gave (float rounding).
+        heappush(env._queue, (now + (finish + seg.delay - now), NORMAL, next(env._eid), ev))
+
+    def forward(self, pkt) -> None:
+        """The switch queues a frame toward this port's interface."""
+        seg = self.segment
+        env = seg.env
+        now = env._now
+        waiting = self._down_waiting
+        while waiting and waiting[0] <= now:
+            waiting.popleft()
+        if len(waiting) >= seg.queue:
+            seg.drop(pkt, "queue-full", self.iface.name)
+            return
+        start = self._down_busy
+        if start > now:
+            waiting.append(start)
         else:
-            self._down_busy = finish
-        return finish + seg.delay, seg.loss > 0 and seg.rng.random() < seg.loss
+            start = now
+        finish = start + len(pkt.data) * 8 / seg.bandwidth
+        self._down_busy = finish
+        lost = seg.loss > 0 and seg.rng.random() < seg.loss
+        ev = Wake(pkt, self._lost if lost else self._to_iface)
+        heappush(env._queue, (now + (finish + seg.delay - now), NORMAL, next(env._eid), ev))
 
     def _at_switch(self, ev) -> None:
         self.segment._switch(self, ev._value)
@@ -103,7 +146,7 @@ class Port:
     def _at_iface(self, ev) -> None:
         self.iface.receive(ev._value)
 
-    def _lost(self, ev) -> None:
+    def _lost_on_link(self, ev) -> None:
         self.segment.drop(ev._value, "link-loss", self.iface.name)
 
 
@@ -175,17 +218,11 @@ class Segment:
         if obs.tracing:
             obs.step(pkt, self.name, iface, "dropped", reason)
 
-    def _schedule(self, at: float, pkt, callback) -> None:
-        ev = self.env.timeout(at - self.env.now, pkt)
-        ev.callbacks.append(callback)
-
     def _switch(self, ingress: Port, pkt) -> None:
         self.frames += 1
-        d = pkt.data
-        src = bytes(d[6:12])
+        dst, src = _MACS(pkt.data)
         if not src[0] & 1:
             self.fdb[src] = ingress
-        dst = bytes(d[0:6])
         egress = None if dst[0] & 1 else self.fdb.get(dst)
         if egress is not None:
             if egress is ingress:
