@@ -12,7 +12,15 @@ from typing import Mapping
 from ipvssim.ipvs.cpu import DEFAULT_COSTS, CpuModel
 from ipvssim.scenario.model import CpuSpec, EventSpec
 
-__all__ = ["DataPlane"]
+__all__ = ["DataPlane", "transport_proto"]
+
+
+def transport_proto(d) -> int | None:
+    """The IP protocol of an IPv4 TCP or UDP frame, else None (what a data plane rewrites)."""
+    if len(d) < 34 or d[12:14] != b"\x08\x00":
+        return None
+    proto = d[23]
+    return proto if proto == 6 or proto == 17 else None
 
 
 class DataPlane:

@@ -36,7 +36,7 @@ import heapq
 from dataclasses import dataclass
 from typing import Mapping
 
-from ipvssim.dataplane.base import DataPlane
+from ipvssim.dataplane.base import DataPlane, transport_proto
 from ipvssim.ipvs.dest import Dest, find_dest
 from ipvssim.ipvs.modes import IcmpNeeded, nat
 from ipvssim.ipvs.service import PROTO_NUMBERS
@@ -477,10 +477,8 @@ class IptablesDirector(DataPlane):
         """
         d = pkt.data
         costs = self.costs
-        if len(d) < 34 or d[12:14] != b"\x08\x00":
-            return costs["rx"]
-        proto = d[23]
-        if proto != wire.IPPROTO_TCP and proto != wire.IPPROTO_UDP:
+        proto = transport_proto(d)
+        if proto is None:
             return costs["rx"]
         key = (proto, wire.ip_src(d), wire.l4_sport(d), wire.ip_dst(d), wire.l4_dport(d))
         base = costs["rx"] + costs["conntrack"]

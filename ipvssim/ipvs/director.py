@@ -14,7 +14,7 @@ table and the schedulers; the `Flow` annotation on a packet is only written to
 from __future__ import annotations
 
 from ipvssim.ipvs import conn as ipvs_conn
-from ipvssim.dataplane.base import DataPlane
+from ipvssim.dataplane.base import DataPlane, transport_proto
 from ipvssim.ipvs.modes import IcmpNeeded, dr, fullnat, nat, tun
 from ipvssim.ipvs.service import Service
 from ipvssim.packet import wire
@@ -94,10 +94,8 @@ class Director(DataPlane):
         """Per-packet CPU cost: receive + the IPVS work this packet will need."""
         d = pkt.data
         costs = self.costs
-        if len(d) < 34 or d[12:14] != b"\x08\x00":
-            return costs["rx"]
-        proto = d[23]
-        if proto != wire.IPPROTO_TCP and proto != wire.IPPROTO_UDP:
+        proto = transport_proto(d)
+        if proto is None:
             return costs["rx"]
         saddr = wire.ip_src(d)
         daddr = wire.ip_dst(d)
