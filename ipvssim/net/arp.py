@@ -189,6 +189,7 @@ class NeighbourTable:
             return
         n.mac = mac
         n.updated = now
+        iface.neigh_hh[ip] = mac + iface.mac    # destination + source, ready to copy onto a frame
         # neigh_update(): an entry that just became valid releases its waiting packets in order.
         queue = n.queue
         while queue:

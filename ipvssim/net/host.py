@@ -127,6 +127,9 @@ class Host:
         self._local: dict[int, Interface] = {}          # every configured address -> its interface
         self._local_nets: list[tuple[int, int]] = []    # whole prefixes on lo (127.0.0.0/8): (net, mask)
         self._rcache: dict[int, tuple | None] = {}      # dst -> (iface, nexthop, src) or None
+        # Bumped on every address or route change: whoever caches a route (a socket's
+        # output route, as the kernel's sk_dst_cache) re-resolves when it moved.
+        self.route_gen = 0
         self._rp_cache: dict[Interface, tuple] = {}      # iface -> (host sysctl, iface sysctl, rp_filter)
         self._ip_id = 0
         self._reasm: dict[tuple[int, int, int, int], tuple[Reassembler, list]] = {}
@@ -202,6 +205,7 @@ class Host:
             else:
                 self.routes.add(Route(a.net, plen, dev=ifname, src=addr, kind="connected"))
         self._rcache.clear()
+        self.route_gen += 1
 
     def add_route(self, dest_net: int, plen: int, via: int | None = None, dev: str | None = None,
                   src: int | None = None) -> None:
@@ -217,10 +221,12 @@ class Host:
         if not self.routes.add(Route(dest_net & prefix_mask(plen), plen, via, dev, src)):
             raise ValueError(f"{self.name}: route {dest_net:#010x}/{plen} exists")
         self._rcache.clear()
+        self.route_gen += 1
 
     def remove_route(self, dest_net: int, plen: int) -> None:
         self.routes.remove(dest_net & prefix_mask(plen), plen)
         self._rcache.clear()
+        self.route_gen += 1
 
     def conf(self, iface: Interface, key: str) -> int:
         """Effective arp_ignore / arp_announce / rp_filter: max(conf/all, conf/IFACE)."""
@@ -287,6 +293,19 @@ class Host:
         res = self._resolve(dst)
         return None if res is None else res[0].mtu
 
+    def output_route(self, dst: int) -> tuple[Interface, int] | None:
+        """(interface, next hop) a locally generated packet to dst leaves by (lo for local
+        addresses), or None: no route.  Valid while `route_gen` stays the same."""
+        if self.is_local(dst):
+            return self.lo, dst
+        res = self._resolve(dst)
+        return None if res is None else (res[0], res[1])
+
+    def next_ip_id(self) -> int:
+        """The IP identification of the next packet this host sends (one counter per host)."""
+        self._ip_id = ident = (self._ip_id + 1) & 0xFFFF
+        return ident
+
     def route_interface(self, dst: int) -> Interface | None:
         """The interface toward dst (lo for local addresses), or None."""
         if self.is_local(dst):
@@ -348,6 +367,11 @@ class Host:
                                        rsrc if src is None else src, dst))
         _put16(frame, ETH_HLEN + 10, checksum(frame, ETH_HLEN, ETH_HLEN + IP_HLEN))
         frame += l4
+        return self.send_built(frame, iface, nexthop, flow)
+
+    def send_built(self, frame: bytearray, iface: Interface, nexthop: int, flow=None):
+        """Send a whole frame this host built (IP header complete, MACs filled in on output)
+        out of iface toward nexthop, as `output_route` gave them; returns the packet."""
         pkt = self.ctx.ledger.new(frame, self.name, flow)
         obs = self.ctx.observer
         if obs.tracing:
@@ -380,16 +404,23 @@ class Host:
                 self.icmp_error(pkt, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu=iface.mtu)
                 self.drop(pkt, "frag-needed", iface.name)
                 return
-            pkts = self._fragment(pkt, iface.mtu)
-        else:
-            pkts = (pkt,)
+            for p in self._fragment(pkt, iface.mtu):
+                self._to_device(p, iface, nexthop)
+            return
+        self._to_device(pkt, iface, nexthop)
+
+    def _to_device(self, pkt, iface: Interface, nexthop: int) -> None:
         if iface.is_ether:
-            out = self.neigh.output
-            for p in pkts:
-                out(iface, nexthop, p)
+            hh = iface.neigh_hh.get(nexthop)
+            if hh is not None:
+                # A resolved neighbour: its Ethernet addresses straight onto the frame
+                # (the kernel's neigh_hh_output fast path); else resolve first.
+                pkt.data[0:12] = hh
+                iface.transmit(pkt)
+            else:
+                self.neigh.output(iface, nexthop, pkt)
         else:
-            for p in pkts:
-                iface.transmit(p)
+            iface.transmit(pkt)
 
     def _fragment(self, pkt, mtu: int) -> list:
         """Split pkt; the original packet carries the first fragment, new packets the rest."""

@@ -7,7 +7,7 @@ decides in net/ipv4/devinet.c), its MTU, its per-interface sysctls, and the
 capture list that plays the part of `tcpdump -i NAME`.
 
 Frames leave through `transmit` (captured when the host hands them to the NIC)
-and arrive through `receive` (captured on arrival, before the MAC filter, like
+and arrive through `arrived` (captured on arrival, before the MAC filter, like
 a promiscuous tcpdump).  Timing lives in `ipvssim.net.segment`.
 """
 from __future__ import annotations
@@ -74,7 +74,7 @@ class Interface:
     """
 
     __slots__ = ("ctx", "name", "kind", "mac", "mtu", "sysctl", "addresses", "host", "port",
-                 "capture", "is_ether")
+                 "capture", "is_ether", "neigh_hh")
 
     def __init__(self, ctx, name: str, kind: str = "ether", mac: bytes | None = None,
                  mtu: int | None = None, sysctl: SysctlSpec | None = None):
@@ -95,6 +95,9 @@ class Interface:
         self.host = None              # set by Host.add_interface
         self.port = None              # set by Segment.attach (ether only)
         self.capture = None           # set when the host is known (observer's list)
+        # Resolved neighbours on this link: next hop -> its MAC + ours, the 12 bytes an
+        # output frame starts with (kept by the host's NeighbourTable).
+        self.neigh_hh: dict[int, bytes] = {}
 
     def __repr__(self) -> str:
         return f"<Interface {self.host.name if self.host else '?'}:{self.name} {self.kind}>"
@@ -148,7 +151,7 @@ class Interface:
             if self.port is None:
                 host.drop(pkt, "no-carrier", self.name)
                 return
-            self.port.send(pkt)
+            self.port.up.put(pkt)
         elif self.kind == "loopback":
             # loopback_xmit() hands the frame straight back to the receive path; a
             # zero-delay event keeps the stack from re-entering itself.
@@ -160,11 +163,18 @@ class Interface:
     def _looped(self, ev) -> None:
         self.host.receive(self, ev._value)
 
-    def receive(self, pkt) -> None:
-        """A frame arrived from the wire (called by the Port)."""
-        self.ctx.hops += 1
+    def host_drop(self, pkt, reason: str, ifname: str) -> None:
+        """A frame ends at this interface on its host's books (the NIC queue was full)."""
+        self.host.drop(pkt, reason, ifname)
+
+    def arrived(self, ev) -> None:
+        """A frame arrived from the wire: the callback of the link's arrival event, whose
+        value is the packet (the Port schedules it; one call per hop, no wrapper)."""
+        pkt = ev._value
+        ctx = self.ctx
+        ctx.hops += 1
         if self.capture is not None:
-            self.capture.append((self.ctx.env.now, bytes(pkt.data)))
+            self.capture.append((ctx.env.now, bytes(pkt.data)))
         d = pkt.data
         # NIC MAC filter: our unicast address, broadcast or multicast (group bit).
         if not (d[0] & 1) and d[0:6] != self.mac:

@@ -39,13 +39,14 @@ from __future__ import annotations
 
 import struct
 from collections import deque
+from functools import partial
 from heapq import heappush
 
 from simpy.events import NORMAL
 
 _MACS = struct.Struct("6s6s").unpack_from     # destination, source: both as bytes in one call
 
-__all__ = ["Segment", "Port", "Wake", "call_later"]
+__all__ = ["Segment", "Port", "TxQueue", "Wake", "call_later"]
 
 
 class Wake:
@@ -74,80 +75,68 @@ def call_later(env, delay: float, value, callback) -> Wake:
     return ev
 
 
-class Port:
-    """The link between one interface and the switch: two drop-tail queues, one per direction."""
+class TxQueue:
+    """One direction of a link: a drop-tail transmit queue, serialization and propagation.
 
-    __slots__ = ("segment", "iface", "_up_busy", "_down_busy", "_up_waiting", "_down_waiting",
-                 "_to_switch", "_to_iface", "_lost")
+    An analytic busy-until time instead of a process: a frame starts at max(now, busy),
+    and one event carries it to the far end, `arrive(ev)` with the packet as the
+    event's value.  `waiting` holds the start times of frames queued but not yet on
+    the wire (all of them are <= `busy`, so an idle queue has none that matter).
+    """
+
+    __slots__ = ("segment", "busy", "waiting", "arrive", "lost", "drop", "ifname", "_heap", "_eid")
+
+    def __init__(self, segment: "Segment", arrive, drop, ifname: str):
+        self.segment = segment
+        self.busy = 0.0                   # serialization of the last frame queued ends at
+        self.waiting: deque[float] = deque()
+        self.arrive = arrive              # the far end's callback(ev)
+        self.drop = drop                  # whose books a full queue drops on: (pkt, reason, iface)
+        self.ifname = ifname
+        self.lost = segment._lost_on_link
+        env = segment.env
+        self._heap = env._queue           # simpy's event heap and id counter, looked up once
+        self._eid = env._eid
+
+    def put(self, pkt) -> None:
+        """Queue a frame: it arrives at the far end after its wait, serialization and delay."""
+        seg = self.segment
+        now = seg.env._now
+        start = self.busy
+        if start > now:
+            waiting = self.waiting
+            while waiting and waiting[0] <= now:
+                waiting.popleft()
+            if len(waiting) >= seg.queue:
+                self.drop(pkt, "queue-full", self.ifname)
+                return
+            waiting.append(start)
+        else:
+            start = now                   # idle: every frame that waited is on its way
+        finish = start + len(pkt.data) * 8 / seg.bandwidth
+        self.busy = finish
+        if seg.loss > 0 and seg.rng.random() < seg.loss:
+            ev = Wake((self.ifname, pkt), self.lost)
+        else:
+            ev = Wake(pkt, self.arrive)
+        # now + (arrival - now): the time env.timeout(arrival - now) gave (float rounding).
+        heappush(self._heap, (now + (finish + seg.delay - now), NORMAL, next(self._eid), ev))
+
+
+class Port:
+    """The link between one interface and the switch: a `TxQueue` each way."""
+
+    __slots__ = ("segment", "iface", "up", "down")
 
     def __init__(self, segment: "Segment", iface):
         self.segment = segment
         self.iface = iface
-        self._up_busy = 0.0               # host NIC -> switch: serialization ends at
-        self._down_busy = 0.0             # switch -> host
-        self._up_waiting: deque[float] = deque()     # start times of frames not yet on the wire
-        self._down_waiting: deque[float] = deque()
-        # Bound once: a bound method made per frame would be an allocation per hop.
-        self._to_switch = self._at_switch
-        self._to_iface = self._at_iface
-        self._lost = self._lost_on_link
+        # host NIC -> switch (a full NIC queue is the host's drop), switch -> host (the segment's)
+        self.up = TxQueue(segment, partial(segment._at_switch, self), iface.host_drop, iface.name)
+        self.down = TxQueue(segment, iface.arrived, segment.drop, iface.name)
 
     def __repr__(self) -> str:
         return f"<Port {self.segment.name}:{self.iface!r}>"
-
-    def send(self, pkt) -> None:
-        """The host's NIC queues a frame toward the switch."""
-        seg = self.segment
-        env = seg.env
-        now = env._now
-        waiting = self._up_waiting
-        while waiting and waiting[0] <= now:
-            waiting.popleft()
-        if len(waiting) >= seg.queue:
-            self.iface.host.drop(pkt, "queue-full", self.iface.name)
-            return
-        start = self._up_busy
-        if start > now:
-            waiting.append(start)
-        else:
-            start = now
-        finish = start + len(pkt.data) * 8 / seg.bandwidth
-        self._up_busy = finish
-        lost = seg.loss > 0 and seg.rng.random() < seg.loss
-        ev = Wake(pkt, self._lost if lost else self._to_switch)
-        # now + (arrival - now): the time env.timeout(arrival - now) gave (float rounding).
-        heappush(env._queue, (now + (finish + seg.delay - now), NORMAL, next(env._eid), ev))
-
-    def forward(self, pkt) -> None:
-        """The switch queues a frame toward this port's interface."""
-        seg = self.segment
-        env = seg.env
-        now = env._now
-        waiting = self._down_waiting
-        while waiting and waiting[0] <= now:
-            waiting.popleft()
-        if len(waiting) >= seg.queue:
-            seg.drop(pkt, "queue-full", self.iface.name)
-            return
-        start = self._down_busy
-        if start > now:
-            waiting.append(start)
-        else:
-            start = now
-        finish = start + len(pkt.data) * 8 / seg.bandwidth
-        self._down_busy = finish
-        lost = seg.loss > 0 and seg.rng.random() < seg.loss
-        ev = Wake(pkt, self._lost if lost else self._to_iface)
-        heappush(env._queue, (now + (finish + seg.delay - now), NORMAL, next(env._eid), ev))
-
-    def _at_switch(self, ev) -> None:
-        self.segment._switch(self, ev._value)
-
-    def _at_iface(self, ev) -> None:
-        self.iface.receive(ev._value)
-
-    def _lost_on_link(self, ev) -> None:
-        self.segment.drop(ev._value, "link-loss", self.iface.name)
 
 
 class Segment:
@@ -218,7 +207,9 @@ class Segment:
         if obs.tracing:
             obs.step(pkt, self.name, iface, "dropped", reason)
 
-    def _switch(self, ingress: Port, pkt) -> None:
+    def _at_switch(self, ingress: Port, ev) -> None:
+        """A frame reached the switch from `ingress`: learn its source, forward or flood it."""
+        pkt = ev._value
         self.frames += 1
         dst, src = _MACS(pkt.data)
         if not src[0] & 1:
@@ -229,7 +220,7 @@ class Segment:
                 # A bridge never sends a frame back out of the port it came in on.
                 self.drop(pkt, "switch-same-port", ingress.iface.name)
             else:
-                egress.forward(pkt)
+                egress.down.put(pkt)
             return
         others = [p for p in self.ports if p is not ingress]
         if not others:
@@ -238,4 +229,8 @@ class Segment:
         copy = self.ctx.ledger.copy
         frames = [pkt] + [copy(pkt) for _ in others[1:]]
         for p, f in zip(others, frames):
-            p.forward(f)
+            p.down.put(f)
+
+    def _lost_on_link(self, ev) -> None:
+        ifname, pkt = ev._value
+        self.drop(pkt, "link-loss", ifname)

@@ -32,8 +32,8 @@ from typing import Callable
 
 from ipvssim.packet.wire import (
     ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PARAMETERPROB, ICMP_TIME_EXCEEDED, IPPROTO_TCP,
-    TCP_HLEN, TCPOPT_MSS, TH_ACK, TH_FIN, TH_PSH, TH_RST, TH_SYN, ip_ntoa, tcp_mss_option,
-    tcp_segment,
+    TCP_HLEN, TCPOPT_MSS, TH_ACK, TH_FIN, TH_PSH, TH_RST, TH_SYN, ZERO_MAC, ip_ntoa,
+    tcp_frame, tcp_mss_option, tcp_segment,
 )
 
 __all__ = [
@@ -168,12 +168,15 @@ class TcpSocket:
         "cwnd", "ssthresh", "dupacks", "in_recovery", "recover",
         "srtt", "rttvar", "rto", "backoff", "retries", "rtt_seq", "rtt_time", "syn_time",
         "rtx", "dack", "closed_reported",
-        "segs_out", "retrans", "segs_in",
+        "segs_out", "retrans", "segs_in", "host", "_route", "_route_gen",
     )
 
     def __init__(self, stack: "TcpStack", local: int, lport: int, remote: int, rport: int, flow):
         self.stack = stack
+        self.host = stack.host
         self.env = stack.env
+        self._route = None              # (interface, next hop) toward remote, as of _route_gen
+        self._route_gen = -1
         self.local, self.lport, self.remote, self.rport = local, lport, remote, rport
         self.flow = flow
         self.state = CLOSED
@@ -269,15 +272,33 @@ class TcpSocket:
 
     # --- segment output ----------------------------------------------------------------------
 
-    def _emit(self, seq_off: int, flags: int, payload: bytes = b"", options: bytes = b"") -> None:
-        ack = (self.irs + self.rcv_nxt) & _MASK if flags & TH_ACK else 0
-        l4 = tcp_segment(self.local, self.remote, self.lport, self.rport, (self.iss + seq_off) & _MASK,
-                         ack, flags, RCV_WINDOW, options, payload)
+    def _emit(self, seq_off: int, flags: int, paylen: int = 0, head: bytes = b"",
+              options: bytes = b"") -> None:
+        """Send one segment: `paylen` payload bytes, `head` then zeros."""
+        ack = 0
         if flags & TH_ACK:
+            ack = (self.irs + self.rcv_nxt) & _MASK
             self.unacked = 0
-            self.dack.cancel()
+            self.dack.deadline = None   # dack.cancel(): this segment carries the ACK
         self.segs_out += 1
-        self.stack.host.ip_send(self.remote, IPPROTO_TCP, l4, src=self.local, flow=self.flow)
+        seq = (self.iss + seq_off) & _MASK
+        host = self.host
+        # The route toward the peer, kept until the host's routes or addresses change
+        # (the kernel's sk_dst_cache): no lookup per segment.
+        if self._route_gen != host.route_gen:
+            self._route = host.output_route(self.remote)
+            self._route_gen = host.route_gen
+        route = self._route
+        if route is None:
+            # ip_send puts the attempt on the books and drops it "no-route".
+            l4 = tcp_segment(self.local, self.remote, self.lport, self.rport, seq, ack, flags,
+                             RCV_WINDOW, options, head + bytes(paylen - len(head)))
+            host.ip_send(self.remote, IPPROTO_TCP, l4, src=self.local, flow=self.flow)
+            return
+        iface, nexthop = route
+        frame = tcp_frame(iface.mac, ZERO_MAC, self.local, self.remote, self.lport, self.rport, seq,
+                          ack, flags, RCV_WINDOW, options, head, paylen, ident=host.next_ip_id())
+        host.send_built(frame, iface, nexthop, self.flow)
 
     def _ack_now(self) -> None:
         # snd_max, not snd_nxt: after an RTO snd_nxt is rewound (tcp_acceptable_seq).
@@ -287,19 +308,22 @@ class TcpSocket:
         flags = TH_SYN if self.state == SYN_SENT else TH_SYN | TH_ACK
         self._emit(0, flags, options=tcp_mss_option(self.adv_mss))
 
-    def _payload(self, start: int, n: int) -> bytes:
-        """Stream bytes [start, start+n): zeros with the heads laid over them."""
+    def _payload_head(self, start: int, n: int) -> bytes:
+        """The leading bytes of stream range [start, start+n) up to the end of the last head
+        in it, zeros between heads; the rest of the range is zeros."""
         buf = None
         end = start + n
         for hs, hb in self.heads:
             he = hs + len(hb)
             if he <= start or hs >= end:
                 continue
-            if buf is None:
-                buf = bytearray(n)
             a, b = max(hs, start), min(he, end)
+            if buf is None:
+                buf = bytearray(b - start)
+            elif len(buf) < b - start:
+                buf.extend(bytes(b - start - len(buf)))
             buf[a - start:b - start] = hb[a - hs:b - hs]
-        return bytes(n) if buf is None else bytes(buf)
+        return b"" if buf is None else bytes(buf)
 
     def _xmit(self, off: int) -> int:
         """Send the segment starting at sequence offset `off`; returns the sequence space it used."""
@@ -312,7 +336,7 @@ class TcpSocket:
         if self.fin_off is not None and off + n == self.fin_off:
             flags |= TH_FIN
             used += 1
-        self._emit(off, flags, self._payload(off - 1, n) if n else b"")
+        self._emit(off, flags, n, self._payload_head(off - 1, n) if n else b"")
         return used
 
     def _push(self) -> None:

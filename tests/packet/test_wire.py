@@ -420,3 +420,26 @@ def test_raw_frag_off_word_holds_flags_and_offset_in_8_byte_units():
     second = w.ipv4_fragment(f, 1500)[1]
     assert w.ip_frag_off(second) == w.IP_MF | (1480 >> 3)
     assert w.ip_frag_off(udp_frame()) == w.IP_DF
+
+
+# TCP options as our bytes and as Scapy's tuples (Scapy pads with EOL, as tcp_frame does).
+TCP_OPTIONS = [(b"", []), (w.tcp_mss_option(1460), [("MSS", 1460)]),
+               (b"\x01\x03\x03\x07", [("NOP", None), ("WScale", 7)])]
+
+
+@settings(max_examples=300)
+@given(addrs, addrs, ports, ports, u32, u32, st.integers(0, 255), st.integers(0, 65535),
+       st.binary(max_size=40), st.integers(0, 1460), st.sampled_from(TCP_OPTIONS),
+       st.integers(0, 65535), st.integers(1, 255), st.integers(0, 255), st.booleans())
+def test_tcp_frame_in_one_step_is_what_scapy_builds(src, dst, sport, dport, seq, ack, flags, window,
+                                                    head, zeros, options, ident, ttl, tos, df):
+    """The TCP stack's one-step frame builder (arithmetic checksums, zero tail not summed)
+    gives Scapy's bytes for the same headers and payload, whatever the fields."""
+    payload = head + bytes(zeros)
+    ours = w.tcp_frame(MAC_A, MAC_B, src, dst, sport, dport, seq, ack, flags, window, options[0], head,
+                       len(payload), ident=ident, ttl=ttl, tos=tos, df=df)
+    ref = (eth() / IP(src=ip_ntoa(src), dst=ip_ntoa(dst), id=ident, flags="DF" if df else 0, ttl=ttl, tos=tos)
+           / TCP(sport=sport, dport=dport, seq=seq, ack=ack, flags=flags, window=window, options=options[1])
+           / Raw(payload))
+    assert bytes(ours) == bytes(ref)
+    assert_checksums_valid(ours)
