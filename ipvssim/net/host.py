@@ -63,9 +63,8 @@ from ipvssim.packet.wire import (
     ETH_HLEN, ETH_P_ARP, ETH_P_IP, ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY,
     ICMP_ERROR_TYPES, ICMP_EXC_FRAGTIME, ICMP_EXC_TTL, ICMP_FRAG_NEEDED, ICMP_HOST_UNREACH,
     ICMP_NET_UNREACH, ICMP_PORT_UNREACH, ICMP_PROT_UNREACH, ICMP_TIME_EXCEEDED, IP_DF, IP_FRAG_TIME,
-    IP_HLEN, IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP, ZERO_MAC, Reassembler, dec_ttl,
-    ethernet_frame, icmp_error_payload, icmp_message, ip_df, ip_dst, ip_frag_offset, ip_id,
-    ip_is_fragment, ip_src, ip_total_len, ipip_decap, checksum, ipv4_fragment, ipv4_packet, mac_aton,
+    IP_HLEN, IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP, ZERO_MAC, Reassembler, ethernet_frame, icmp_error_payload, icmp_message, ip_df, ip_dst, ip_frag_offset, ip_id,
+    ip_src, ip_total_len, ipip_decap, checksum, ipv4_fragment, ipv4_packet, mac_aton,
 )
 from ipvssim.scenario.model import SysctlSpec
 
@@ -126,6 +125,7 @@ class Host:
         self.cpu_costs: dict[str, float] = {"rx": 0.0}
         self._local: dict[int, Interface] = {}          # every configured address -> its interface
         self._local_nets: list[tuple[int, int]] = []    # whole prefixes on lo (127.0.0.0/8): (net, mask)
+        self._more_local_nets = False                   # any prefix on lo beyond 127.0.0.0/8
         self._rcache: dict[int, tuple | None] = {}      # dst -> (iface, nexthop, src) or None
         # Bumped on every address or route change: whoever caches a route (a socket's
         # output route, as the kernel's sk_dst_cache) re-resolves when it moved.
@@ -135,6 +135,7 @@ class Host:
         self._reasm: dict[tuple[int, int, int, int], tuple[Reassembler, list]] = {}
         self._pings: dict[int, tuple] = {}              # echo identifier -> (callback, {seq: sent at})
         self._next_ping_id = 0
+        self.tunl = None                # the IPIP device (tunl0) that decapsulates, if any
         self.lo = Interface(ctx, "lo", "loopback")
         self.add_interface(self.lo, addresses=[(LOOPBACK_ADDR, 8)])
 
@@ -182,6 +183,8 @@ class Host:
         iface.host = self
         iface.capture = self.ctx.observer.capture_list(self.name, iface.name)
         self.interfaces[iface.name] = iface
+        if iface.kind == "ipip" and self.tunl is None:
+            self.tunl = iface
         if segment is not None:
             segment.attach(iface)
         existing = [(a.addr, a.plen) for a in iface.addresses]
@@ -202,6 +205,8 @@ class Host:
         if a.primary and plen < 32:
             if iface.kind == "loopback":
                 self._local_nets.append((a.net, a.mask))
+                self._more_local_nets = any(net != LOOPBACK_ADDR & 0xFF000000
+                                            for net, _ in self._local_nets)
             else:
                 self.routes.add(Route(a.net, plen, dev=ifname, src=addr, kind="connected"))
         self._rcache.clear()
@@ -407,6 +412,13 @@ class Host:
             for p in self._fragment(pkt, iface.mtu):
                 self._to_device(p, iface, nexthop)
             return
+        # _to_device(), inlined for the common case (every packet a host sends or forwards).
+        if iface.is_ether:
+            hh = iface.neigh_hh.get(nexthop)
+            if hh is not None:
+                d[0:12] = hh
+                iface.transmit(pkt)
+                return
         self._to_device(pkt, iface, nexthop)
 
     def _to_device(self, pkt, iface: Interface, nexthop: int) -> None:
@@ -570,7 +582,9 @@ class Host:
             if dst >> 24 == 127:
                 self.drop(pkt, "martian-destination", iface.name)
                 return
-        if dst in self._local or self.is_local(dst):
+        # is_local(dst), without the call for the common cases: a real interface has
+        # already refused 127/8, so only other prefixes on lo need the prefix check.
+        if dst in self._local or ((self._more_local_nets or not real) and self.is_local(dst)):
             if real and not self._rp_filter_ok(iface, src):
                 self.drop(pkt, "rp_filter", iface.name)
                 return
@@ -622,7 +636,12 @@ class Host:
             self.icmp_error(pkt, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu=out.mtu)
             self.drop(pkt, "frag-needed", iface.name)
             return
-        dec_ttl(d)
+        # dec_ttl(d), inlined (every forwarded packet): ip_decrease_ttl's checksum update.
+        c = (d[24] << 8 | d[25]) + 0x0100
+        c = (c + (c >= 0xFFFF)) & 0xFFFF
+        d[24] = c >> 8
+        d[25] = c & 0xFF
+        d[22] -= 1
         hook = self.forward_hook
         if hook is not None and hook(self, iface, pkt):
             return
@@ -633,7 +652,8 @@ class Host:
 
     def _local_deliver(self, iface: Interface, pkt) -> None:
         """ip_local_deliver(): reassemble, LOCAL_IN hook, protocol handler."""
-        if ip_is_fragment(pkt.data):
+        d = pkt.data
+        if d[20] & 0x3F or d[21]:             # ip_is_fragment(): MF or a fragment offset
             pkt = self._reassemble(iface, pkt)
             if pkt is None:
                 return
@@ -664,11 +684,7 @@ class Host:
 
     def _ipip_input(self, iface: Interface, pkt) -> None:
         """ipip_rcv(): strip the outer header and receive the inner packet again, on tunl0."""
-        tunl = None
-        for i in self.interfaces.values():
-            if i.kind == "ipip":
-                tunl = i
-                break
+        tunl = self.tunl
         if tunl is None:
             self.icmp_error(pkt, ICMP_DEST_UNREACH, ICMP_PROT_UNREACH)
             self.drop(pkt, "no-ipip-device", iface.name)

@@ -61,15 +61,15 @@ class Wake:
 
     __slots__ = ("callbacks", "_value")
     _ok = True
-
-    def __init__(self, value, callback):
-        self._value = value
-        self.callbacks = [callback]
+    # No __init__: the two attributes are set where one is made (a Python-level
+    # __init__ call would be half the cost of making it, once per hop).
 
 
 def call_later(env, delay: float, value, callback) -> Wake:
     """``env.timeout(delay, value).callbacks.append(callback)``, without the Timeout."""
-    ev = Wake(value, callback)
+    ev = Wake()
+    ev._value = value
+    ev.callbacks = [callback]
     # The time is now + delay exactly as Environment.schedule computes it.
     heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), ev))
     return ev
@@ -82,9 +82,11 @@ class TxQueue:
     and one event carries it to the far end, `arrive(ev)` with the packet as the
     event's value.  `waiting` holds the start times of frames queued but not yet on
     the wire (all of them are <= `busy`, so an idle queue has none that matter).
+    The link's parameters are the segment's, copied here: they are fixed for a run.
     """
 
-    __slots__ = ("segment", "busy", "waiting", "arrive", "lost", "drop", "ifname", "_heap", "_eid")
+    __slots__ = ("segment", "busy", "waiting", "arrive", "lost", "drop", "ifname", "limit",
+                 "bandwidth", "delay", "loss", "_env", "_heap", "_eid")
 
     def __init__(self, segment: "Segment", arrive, drop, ifname: str):
         self.segment = segment
@@ -94,33 +96,38 @@ class TxQueue:
         self.drop = drop                  # whose books a full queue drops on: (pkt, reason, iface)
         self.ifname = ifname
         self.lost = segment._lost_on_link
-        env = segment.env
+        self.limit = segment.queue
+        self.bandwidth = segment.bandwidth
+        self.delay = segment.delay
+        self.loss = segment.loss
+        env = self._env = segment.env
         self._heap = env._queue           # simpy's event heap and id counter, looked up once
         self._eid = env._eid
 
     def put(self, pkt) -> None:
         """Queue a frame: it arrives at the far end after its wait, serialization and delay."""
-        seg = self.segment
-        now = seg.env._now
+        now = self._env._now
         start = self.busy
         if start > now:
             waiting = self.waiting
             while waiting and waiting[0] <= now:
                 waiting.popleft()
-            if len(waiting) >= seg.queue:
+            if len(waiting) >= self.limit:
                 self.drop(pkt, "queue-full", self.ifname)
                 return
             waiting.append(start)
         else:
             start = now                   # idle: every frame that waited is on its way
-        finish = start + len(pkt.data) * 8 / seg.bandwidth
-        self.busy = finish
-        if seg.loss > 0 and seg.rng.random() < seg.loss:
-            ev = Wake((self.ifname, pkt), self.lost)
+        self.busy = finish = start + len(pkt.data) * 8 / self.bandwidth
+        ev = Wake()
+        if self.loss > 0 and self.segment.rng.random() < self.loss:
+            ev._value = (self.ifname, pkt)
+            ev.callbacks = [self.lost]
         else:
-            ev = Wake(pkt, self.arrive)
+            ev._value = pkt
+            ev.callbacks = [self.arrive]
         # now + (arrival - now): the time env.timeout(arrival - now) gave (float rounding).
-        heappush(self._heap, (now + (finish + seg.delay - now), NORMAL, next(self._eid), ev))
+        heappush(self._heap, (now + (finish + self.delay - now), NORMAL, next(self._eid), ev))
 
 
 class Port:

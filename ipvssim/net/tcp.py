@@ -32,9 +32,10 @@ from typing import Callable
 
 from ipvssim.packet.wire import (
     ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PARAMETERPROB, ICMP_TIME_EXCEEDED, IPPROTO_TCP,
-    TCP_HLEN, TCPOPT_MSS, TH_ACK, TH_FIN, TH_PSH, TH_RST, TH_SYN, ZERO_MAC, ip_ntoa,
-    tcp_frame, tcp_mss_option, tcp_segment,
+    TCP_HLEN, TCPOPT_MSS, TH_ACK, TH_FIN, TH_PSH, TH_RST, TH_SYN, TcpFrameTemplate, ip_ntoa,
+    tcp_mss_option, tcp_segment,
 )
+from ipvssim.net.segment import call_later
 
 __all__ = [
     "TcpStack", "TcpSocket", "Timer",
@@ -72,6 +73,8 @@ _RECV_STATES = frozenset({ESTABLISHED, FIN_WAIT1, FIN_WAIT2})
 _MASK = 0xFFFFFFFF
 _HALF = 1 << 31
 _HH = struct.Struct("!HH")
+_II = struct.Struct("!II")
+_TCP_FIELDS = struct.Struct("!HHIIBB")     # ports, seq, ack, data offset, flags: one read per segment
 _I = struct.Struct("!I")
 _H = struct.Struct("!H")
 _ZEROS = b"\x00"
@@ -109,9 +112,8 @@ class Timer:
         self.deadline = None
 
     def _schedule(self, delay: float) -> None:
-        ev = self.env.timeout(delay)
-        ev.callbacks.append(self._fire)
-        self._ev, self._ev_at = ev, self.env.now + delay
+        self._ev = call_later(self.env, delay, None, self._fire)
+        self._ev_at = self.env.now + delay
 
     def _fire(self, ev) -> None:
         if ev is not self._ev:
@@ -126,6 +128,13 @@ class Timer:
             return
         self.deadline = None
         self.fn()
+
+
+def _head(d, start: int, end: int) -> bytes:
+    """d[start:end] without its trailing zeros (what `on_data` calls the head)."""
+    if d.count(0, start, end) == end - start:
+        return b""                  # most payload is zeros: no copy for it
+    return bytes(d[start:end]).rstrip(_ZEROS)
 
 
 def _peer_mss(d, l4: int) -> int:
@@ -175,7 +184,7 @@ class TcpSocket:
         self.stack = stack
         self.host = stack.host
         self.env = stack.env
-        self._route = None              # (interface, next hop) toward remote, as of _route_gen
+        self._route = None              # (interface, next hop, frame template), as of _route_gen
         self._route_gen = -1
         self.local, self.lport, self.remote, self.rport = local, lport, remote, rport
         self.flow = flow
@@ -286,8 +295,12 @@ class TcpSocket:
         # The route toward the peer, kept until the host's routes or addresses change
         # (the kernel's sk_dst_cache): no lookup per segment.
         if self._route_gen != host.route_gen:
-            self._route = host.output_route(self.remote)
             self._route_gen = host.route_gen
+            route = host.output_route(self.remote)
+            if route is not None:
+                route = (*route, TcpFrameTemplate(route[0].mac, self.local, self.remote, self.lport,
+                                                  self.rport, RCV_WINDOW))
+            self._route = route
         route = self._route
         if route is None:
             # ip_send puts the attempt on the books and drops it "no-route".
@@ -295,9 +308,8 @@ class TcpSocket:
                              RCV_WINDOW, options, head + bytes(paylen - len(head)))
             host.ip_send(self.remote, IPPROTO_TCP, l4, src=self.local, flow=self.flow)
             return
-        iface, nexthop = route
-        frame = tcp_frame(iface.mac, ZERO_MAC, self.local, self.remote, self.lport, self.rport, seq,
-                          ack, flags, RCV_WINDOW, options, head, paylen, ident=host.next_ip_id())
+        iface, nexthop, template = route
+        frame = template.frame(seq, ack, flags, options, head, paylen, host.next_ip_id())
         host.send_built(frame, iface, nexthop, self.flow)
 
     def _ack_now(self) -> None:
@@ -382,18 +394,15 @@ class TcpSocket:
         diff = (ack - self.iss - self.snd_una) & _MASK
         return self.snd_una + (diff - (1 << 32) if diff >= _HALF else diff)
 
-    def _segment(self, d, l3: int, l4: int) -> None:
-        """Process one segment addressed to this socket (RFC 9293 3.10.7, simplified)."""
+    def _segment(self, d, l3: int, l4: int, seq: int, ack: int, thl: int, flags: int) -> None:
+        """Process one segment addressed to this socket (RFC 9293 3.10.7, simplified);
+        the header fields come as TcpStack.receive read them (`thl`: header length)."""
         self.segs_in += 1
-        flags = d[l4 + 13]
-        seq = _I.unpack_from(d, l4 + 4)[0]
-        ack = _I.unpack_from(d, l4 + 8)[0]
         state = self.state
         if state == SYN_SENT:
             self._syn_sent(d, l3, l4, flags, seq, ack)
             return
-        thl = (d[l4 + 12] >> 4) << 2
-        plen = _H.unpack_from(d, l3 + 2)[0] - (l4 - l3) - thl
+        plen = (d[l3 + 2] << 8 | d[l3 + 3]) - (l4 - l3) - thl
         fin = flags & TH_FIN
         seq_off = self._rcv_off(seq)
         if flags & TH_RST:
@@ -567,7 +576,7 @@ class TcpSocket:
         if seq_off > rcv_nxt:
             # Out of order: keep it and tell the sender at once (duplicate ACK).
             if self.state in _RECV_STATES or not plen:
-                head = bytes(d[pay:pay + plen]).rstrip(_ZEROS)
+                head = _head(d, pay, pay + plen)
                 self._ooo_insert(seq_off, plen, head, bool(fin))
             self._ack_now()
             return
@@ -576,7 +585,7 @@ class TcpSocket:
             self._ack_now()    # all old: the sender missed our ACK
             return
         if skip < plen:
-            self._deliver(plen - skip, bytes(d[pay + skip:pay + plen]).rstrip(_ZEROS))
+            self._deliver(plen - skip, _head(d, pay + skip, pay + plen))
         got_fin = bool(fin)
         filled = False
         while self.ooo and self.ooo[0][0] <= self.rcv_nxt:
@@ -794,19 +803,17 @@ class TcpStack:
     def receive(self, pkt, l3: int, l4: int) -> bool:
         """Demultiplex one locally addressed segment; False when no socket wanted it."""
         d = pkt.data
-        src = _I.unpack_from(d, l3 + 12)[0]
-        dst = _I.unpack_from(d, l3 + 16)[0]
-        sport, dport = _HH.unpack_from(d, l4)
-        flags = d[l4 + 13]
+        src, dst = _II.unpack_from(d, l3 + 12)
+        sport, dport, seq, ack, off, flags = _TCP_FIELDS.unpack_from(d, l4)
         sock = self.conns.get((dst, dport, src, sport))
         if sock is not None:
             if sock.state == TIME_WAIT and flags & (TH_SYN | TH_ACK | TH_RST) == TH_SYN \
-                    and dport in self.listeners and sock._rcv_off(_I.unpack_from(d, l4 + 4)[0]) > sock.rcv_nxt:
+                    and dport in self.listeners and sock._rcv_off(seq) > sock.rcv_nxt:
                 # A new SYN beyond the old connection's sequence space may reuse the pair
                 # (tcp_timewait_state_process: TCP_TW_SYN).
                 sock._finish(None)
             else:
-                sock._segment(d, l3, l4)
+                sock._segment(d, l3, l4, seq, ack, (off >> 4) << 2, flags)
                 return True
         if flags & TH_RST:
             return False                # never answer a reset

@@ -43,7 +43,7 @@ __all__ = [
     "checksum", "csum_replace2", "csum_replace4", "l4_checksum",
     "ip_aton", "ip_ntoa", "mac_aton", "mac_ntoa",
     # builders
-    "ipv4_header", "ipv4_packet", "tcp_segment", "tcp_frame", "udp_datagram", "icmp_message",
+    "ipv4_header", "ipv4_packet", "tcp_segment", "tcp_frame", "TcpFrameTemplate", "udp_datagram", "icmp_message",
     "icmp_error_payload", "arp_packet", "ethernet_frame", "tcp_mss_option",
     # readers
     "eth_dst", "eth_src", "eth_type", "ip_src", "ip_dst", "ip_proto", "ip_ttl", "ip_tos",
@@ -264,18 +264,72 @@ def tcp_segment(src: int, dst: int, sport: int, dport: int, seq: int, ack: int, 
     return bytes(seg)
 
 
+class TcpFrameTemplate:
+    """What every frame of one TCP connection has in common, to build each in one step.
+
+    `frame` gives the same bytes as ``ethernet_frame(dst_mac, src_mac, ETH_P_IP,
+    ipv4_packet(src, dst, IPPROTO_TCP, tcp_segment(...), ident=ident, ttl=ttl, tos=tos,
+    df=df))`` with the payload ``head + bytes(paylen - len(head))``: one buffer, one
+    pack, and both checksums summed as integers -- the fixed fields' share once per
+    connection, here, and the zero tail of the payload adds nothing to a
+    one's-complement sum, so only `options` and `head` are read as bytes.
+    """
+
+    __slots__ = ("src_mac", "src", "dst", "sport", "dport", "window", "ttl", "tos", "frag",
+                 "_ip_sum", "_tcp_sum")
+
+    def __init__(self, src_mac: bytes, src: int, dst: int, sport: int, dport: int,
+                 window: int = 65535, ttl: int = 64, tos: int = 0, df: bool = True):
+        self.src_mac, self.src, self.dst, self.sport, self.dport = src_mac, src, dst, sport, dport
+        self.window, self.ttl, self.tos = window, ttl, tos
+        self.frag = IP_DF if df else 0
+        addr_sum = (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF)
+        self._ip_sum = 0x4500 + tos + self.frag + (ttl << 8 | IPPROTO_TCP) + addr_sum
+        self._tcp_sum = addr_sum + IPPROTO_TCP + sport + dport + window
+
+    def frame(self, seq: int, ack: int, flags: int, options: bytes = b"", head: bytes = b"",
+              paylen: int = 0, ident: int = 0, dst_mac: bytes = ZERO_MAC) -> bytearray:
+        """One segment's frame: `paylen` payload bytes, `head` then zeros."""
+        olen = len(options)
+        if olen & 3:
+            options = options + b"\x00" * (4 - (olen & 3))
+            olen = len(options)
+        hlen = TCP_HLEN + olen
+        if hlen > TCP_MAX_HLEN:
+            raise ValueError(f"TCP options too long: {olen} bytes")
+        if len(head) > paylen:
+            raise ValueError(f"head ({len(head)} bytes) longer than the payload ({paylen})")
+        seq &= 0xFFFFFFFF
+        ack &= 0xFFFFFFFF
+        tcp_len = hlen + paylen
+        offflags = (hlen >> 2) << 12 | flags
+        tcp_sum = (self._tcp_sum + tcp_len + (seq >> 16) + (seq & 0xFFFF) + (ack >> 16)
+                   + (ack & 0xFFFF) + offflags)
+        if olen:
+            tcp_sum += _sum16(options)
+        if head:
+            tcp_sum += _sum16(head)     # starts at an even offset of the segment: words line up
+        frame = bytearray(ETH_HLEN + IP_HLEN + tcp_len)
+        _ETH_IP_TCP.pack_into(frame, 0, dst_mac, self.src_mac, ETH_P_IP, 0x45, self.tos,
+                              IP_HLEN + tcp_len, ident, self.frag, self.ttl, IPPROTO_TCP,
+                              _fold(self._ip_sum + IP_HLEN + tcp_len + ident), self.src, self.dst,
+                              self.sport, self.dport, seq, ack, offflags, self.window,
+                              _fold(tcp_sum), 0)
+        at = ETH_HLEN + IP_HLEN + TCP_HLEN
+        if olen:
+            frame[at:at + olen] = options
+            at += olen
+        if head:
+            frame[at:at + len(head)] = head
+        return frame
+
+
 def tcp_frame(src_mac: bytes, dst_mac: bytes, src: int, dst: int, sport: int, dport: int,
               seq: int, ack: int, flags: int, window: int = 65535, options: bytes = b"",
               head: bytes = b"", paylen: int = 0, ident: int = 0, ttl: int = 64, tos: int = 0,
               df: bool = True) -> bytearray:
-    """A whole Ethernet + IPv4 + TCP frame whose payload is `head` then zeros, `paylen` bytes in all.
-
-    The same bytes as ``ethernet_frame(dst_mac, src_mac, ETH_P_IP, ipv4_packet(src, dst,
-    IPPROTO_TCP, tcp_segment(...), ident=ident, ttl=ttl, tos=tos, df=df))`` with the
-    payload ``head + bytes(paylen - len(head))``, built in one step because a TCP
-    stack sends one per segment: one buffer, one pack, and both checksums summed
-    from the header fields as integers -- the zero tail of the payload adds nothing
-    to a one's-complement sum, so only `options` and `head` are read as bytes.
+    """A whole Ethernet + IPv4 + TCP frame whose payload is `head` then zeros, `paylen` bytes
+    in all (see `TcpFrameTemplate`, which a TCP connection keeps to build each segment).
 
     >>> a, b = ip_aton("10.0.0.1"), ip_aton("10.0.0.2")
     >>> f = tcp_frame(b"\\x04" * 6, b"\\x02" * 6, a, b, 40000, 80, 7, 9, TH_ACK, head=b"GET", paylen=100)
@@ -283,40 +337,8 @@ def tcp_frame(src_mac: bytes, dst_mac: bytes, src: int, dst: int, sport: int, dp
     ...     tcp_segment(a, b, 40000, 80, 7, 9, TH_ACK, payload=b"GET" + bytes(97))))
     True
     """
-    olen = len(options)
-    if olen & 3:
-        options = options + b"\x00" * (4 - (olen & 3))
-        olen = len(options)
-    hlen = TCP_HLEN + olen
-    if hlen > TCP_MAX_HLEN:
-        raise ValueError(f"TCP options too long: {olen} bytes")
-    if len(head) > paylen:
-        raise ValueError(f"head ({len(head)} bytes) longer than the payload ({paylen})")
-    seq &= 0xFFFFFFFF
-    ack &= 0xFFFFFFFF
-    tcp_len = hlen + paylen
-    total = IP_HLEN + tcp_len
-    frag = IP_DF if df else 0
-    addr_sum = (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF)
-    ip_sum = 0x4500 + tos + total + ident + frag + (ttl << 8 | IPPROTO_TCP) + addr_sum
-    offflags = (hlen >> 2) << 12 | flags
-    tcp_sum = (addr_sum + IPPROTO_TCP + tcp_len + sport + dport + (seq >> 16) + (seq & 0xFFFF)
-               + (ack >> 16) + (ack & 0xFFFF) + offflags + window)
-    if olen:
-        tcp_sum += _sum16(options)
-    if head:
-        tcp_sum += _sum16(head)     # starts at an even offset of the segment: words line up
-    frame = bytearray(ETH_HLEN + IP_HLEN + tcp_len)
-    _ETH_IP_TCP.pack_into(frame, 0, dst_mac, src_mac, ETH_P_IP, 0x45, tos, total, ident, frag, ttl,
-                          IPPROTO_TCP, _fold(ip_sum), src, dst, sport, dport, seq, ack, offflags,
-                          window, _fold(tcp_sum), 0)
-    at = ETH_HLEN + IP_HLEN + TCP_HLEN
-    if olen:
-        frame[at:at + olen] = options
-        at += olen
-    if head:
-        frame[at:at + len(head)] = head
-    return frame
+    return TcpFrameTemplate(src_mac, src, dst, sport, dport, window, ttl, tos, df).frame(
+        seq, ack, flags, options, head, paylen, ident, dst_mac)
 
 
 def tcp_mss_option(mss: int) -> bytes:
