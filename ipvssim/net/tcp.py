@@ -104,8 +104,8 @@ class Timer:
 
     def set(self, delay: float) -> None:
         """(Re)arm to fire `delay` seconds from now."""
-        self.deadline = self.env.now + delay
-        if self._ev is None or self._ev_at > self.deadline:
+        self.deadline = deadline = self.env._now + delay
+        if self._ev is None or self._ev_at > deadline:
             self._schedule(delay)
 
     def cancel(self) -> None:
@@ -348,7 +348,7 @@ class TcpSocket:
         if self.fin_off is not None and off + n == self.fin_off:
             flags |= TH_FIN
             used += 1
-        self._emit(off, flags, n, self._payload_head(off - 1, n) if n else b"")
+        self._emit(off, flags, n, self._payload_head(off - 1, n) if n and self.heads else b"")
         return used
 
     def _push(self) -> None:
@@ -373,7 +373,7 @@ class TcpSocket:
             self.snd_nxt = off + used
             if self.snd_nxt > self.snd_max:
                 self.snd_max = self.snd_nxt
-            if not self.rtx.active:
+            if self.rtx.deadline is None:       # not rtx.active
                 self.rtx.set(self._current_rto())
 
     def _retransmit_head(self) -> None:
@@ -404,7 +404,9 @@ class TcpSocket:
             return
         plen = (d[l3 + 2] << 8 | d[l3 + 3]) - (l4 - l3) - thl
         fin = flags & TH_FIN
-        seq_off = self._rcv_off(seq)
+        rcv_nxt = self.rcv_nxt
+        diff = (seq - self.irs - rcv_nxt) & _MASK        # _rcv_off(seq), inlined
+        seq_off = rcv_nxt + (diff - (1 << 32) if diff >= _HALF else diff)
         if flags & TH_RST:
             # RFC 9293: a reset is valid when its sequence number is in the window.
             if self.rcv_nxt <= seq_off < self.rcv_nxt + RCV_WINDOW:
@@ -428,7 +430,9 @@ class TcpSocket:
         if seq_off > self.rcv_nxt + RCV_WINDOW:
             self._ack_now()
             return
-        ack_off = self._snd_off(ack)
+        snd_una = self.snd_una
+        diff = (ack - self.iss - snd_una) & _MASK        # _snd_off(ack), inlined
+        ack_off = snd_una + (diff - (1 << 32) if diff >= _HALF else diff)
         if state == SYN_RECV:
             if ack_off != 1:
                 self.stack.send_reset(self.local, self.remote, self.lport, self.rport, ack, 0, False, self.flow)

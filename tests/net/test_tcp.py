@@ -385,3 +385,35 @@ def test_path_mtu_discovery_shrinks_the_mss():
     assert sock.mss == 1400 - 40
     assert sum(got) == 5000 and max(got) <= 1360
     assert ctx.ledger.drops[("router", "frag-needed")] >= 1
+
+
+def test_a_route_change_mid_connection_moves_the_sockets_next_segments():
+    """A socket keeps its route between segments (sk_dst_cache); a route change on the host
+    must still reach it: segments sent after `add_route` leave by the new gateway."""
+    ctx = new_ctx()
+    lan1 = segment(ctx, "lan1")
+    lan2 = segment(ctx, "lan2")
+    wan = segment(ctx, "wan")
+    c = host(ctx, "client", {"eth0": (lan1, ["10.0.1.10/24"]), "eth1": (lan2, ["10.0.2.10/24"])},
+             routes=[("10.9.0.0/16", "10.0.1.1")])
+    host(ctx, "gw1", {"eth0": (lan1, ["10.0.1.1/24"]), "eth1": (wan, ["10.9.0.1/16"])}, forwarding=True)
+    host(ctx, "gw2", {"eth0": (lan2, ["10.0.2.1/24"]), "eth1": (wan, ["10.9.0.2/16"])}, forwarding=True)
+    s = host(ctx, "server", {"eth0": (wan, ["10.9.0.9/16"])},
+             routes=[("10.0.1.0/24", "10.9.0.1"), ("10.0.2.0/24", "10.9.0.1")])
+    ServerApp(s, [("tcp", 80)])
+    f = Flow(0, "t", "client", "tcp", 0.0, 300, 200_000)
+    tcp_client(c, ip("10.9.0.9"), 80, 300, 200_000, f, lambda _f: None)
+    run(ctx, until=0.5)                  # established, the response under way
+    assert f.status == "pending"
+    via_gw2_before = len(frames(ctx, "gw2"))
+    switch_at = ctx.env.now
+    c.add_route(ip("10.9.0.9"), 32, ip("10.0.2.1"))     # more specific: now via gw2
+    run(ctx)
+    assert f.status == "succeeded"
+    assert via_gw2_before == 0
+    # The client's segments after the change (ACKs, FIN) leave by eth1 and cross gw2.
+    out_eth1 = [(when, fr) for when, fr in frames(ctx, "client", "eth1")
+                if eth_type(fr) == ETH_P_IP and ip_proto(fr) == IPPROTO_TCP]
+    assert len(out_eth1) > 10 and all(when >= switch_at for when, _ in out_eth1)
+    assert all(ip_src(fr) == ip("10.0.1.10") for _, fr in out_eth1)   # the socket's address stays
+    assert any(eth_type(fr) == ETH_P_IP and ip_proto(fr) == IPPROTO_TCP for _, fr in frames(ctx, "gw2", "eth1"))
