@@ -7,20 +7,36 @@ applies the scenario's `events:` at their simulated times.  Subclasses provide
 """
 from __future__ import annotations
 
+import struct
 from typing import Mapping
 
 from ipvssim.ipvs.cpu import DEFAULT_COSTS, CpuModel
 from ipvssim.scenario.model import CpuSpec, EventSpec
 
-__all__ = ["DataPlane", "transport_proto"]
+__all__ = ["ADDRESSES", "PORTS", "DataPlane", "flow_key"]
+
+# What every data-plane hook reads from every packet: both IPv4 addresses (source at
+# 26, destination at 30 in the frame) and both TCP/UDP ports (at the L4 offset), one
+# unpack for each pair instead of four calls to the per-field readers of `wire`.
+ADDRESSES = struct.Struct("!II").unpack_from
+PORTS = struct.Struct("!HH").unpack_from
 
 
-def transport_proto(d) -> int | None:
-    """The IP protocol of an IPv4 TCP or UDP frame, else None (what a data plane rewrites)."""
-    if len(d) < 34 or d[12:14] != b"\x08\x00":
+def flow_key(d) -> tuple[int, int, int, int, int] | None:
+    """(proto, saddr, sport, daddr, dport) of an IPv4 TCP or UDP frame, else None.
+
+    The tuple the connection tables are keyed by.  Ports are read at the L4
+    offset whatever the fragment offset, as the per-field readers of
+    `ipvssim.packet.wire` do.
+    """
+    if len(d) < 34 or d[12] != 8 or d[13] != 0:
         return None
     proto = d[23]
-    return proto if proto == 6 or proto == 17 else None
+    if proto != 6 and proto != 17:
+        return None
+    saddr, daddr = ADDRESSES(d, 26)
+    sport, dport = PORTS(d, 14 + ((d[14] & 0x0F) << 2))
+    return proto, saddr, sport, daddr, dport
 
 
 class DataPlane:
@@ -30,6 +46,9 @@ class DataPlane:
         """Hook into `host` and give it this data plane's CPU (defaults, then the scenario's costs)."""
         self.host = host
         self.ctx = ctx
+        # Bound once: the per-packet hooks read the clock and the tracing switch.
+        self.env = ctx.env
+        self.observer = ctx.observer
         cpu = cpu or CpuSpec()
         self.costs = {**DEFAULT_COSTS, **extra_costs, **cpu.costs}
         self.cpu = CpuModel(cpu.cores, self.costs, cpu.backlog)

@@ -36,7 +36,7 @@ import heapq
 from dataclasses import dataclass
 from typing import Mapping
 
-from ipvssim.dataplane.base import DataPlane, transport_proto
+from ipvssim.dataplane.base import DataPlane, flow_key
 from ipvssim.ipvs.dest import Dest, find_dest
 from ipvssim.ipvs.modes import IcmpNeeded, nat
 from ipvssim.ipvs.service import PROTO_NUMBERS
@@ -477,10 +477,10 @@ class IptablesDirector(DataPlane):
         """
         d = pkt.data
         costs = self.costs
-        proto = transport_proto(d)
-        if proto is None:
+        key = flow_key(d)
+        if key is None:
             return costs["rx"]
-        key = (proto, wire.ip_src(d), wire.l4_sport(d), wire.ip_dst(d), wire.l4_dport(d))
+        proto = key[0]
         base = costs["rx"] + costs["conntrack"]
         if key in self.table.original or key in self.table.reply:
             return base + costs["nat"]

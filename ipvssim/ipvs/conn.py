@@ -93,6 +93,7 @@ _TCP_NEXT = tuple(dict(zip(TCP_STATES, row)) for row in _TCP_STATE_ROWS)
 _DIR_OFFSET = {INPUT: 0, OUTPUT: 4, INPUT_ONLY: 8}    # tcp_state_off[]
 
 _TH_FIN, _TH_SYN, _TH_RST, _TH_ACK = 0x01, 0x02, 0x04, 0x10
+_EVENT_FLAGS = _TH_FIN | _TH_SYN | _TH_RST | _TH_ACK     # the bits tcp_state_idx() reads
 
 # Results of ConnTable.new_syn_action().
 KEEP = "keep"               # the SYN goes to the existing entry's real server
@@ -111,6 +112,21 @@ def _tcp_event(flags: int) -> int:
     if flags & _TH_ACK:
         return 2
     return -1
+
+
+def _rows_by_flags(off: int) -> tuple[dict[str, str], ...]:
+    """For one direction, per value of ``flags & _EVENT_FLAGS``: current state -> next state.
+
+    set_tcp_state() with the event already chosen, so a packet costs two tuple
+    indexes and one dict lookup; no event (none of the four flags) closes the entry.
+    """
+    close = dict.fromkeys(TCP_STATES, _CL)
+    return tuple(close if _tcp_event(f) < 0 else _TCP_NEXT[off + _tcp_event(f)]
+                 for f in range(_EVENT_FLAGS + 1))
+
+
+# Indexed by direction (INPUT, OUTPUT, INPUT_ONLY), then by the packet's flags & _EVENT_FLAGS.
+_TCP_NEXT_BY_FLAGS = tuple(_rows_by_flags(_DIR_OFFSET[d]) for d in (INPUT, OUTPUT, INPUT_ONLY))
 
 
 class IPVSConnection:
@@ -198,6 +214,10 @@ class ConnTable:
     - templates: (proto, caddr & netmask, vaddr, vport or 0) (fwmark services are not
       modelled).
 
+    The first two are public as ``by_input`` and ``by_output``: a data plane that has
+    already built a packet's (proto, saddr, sport, daddr, dport) tuple looks it up
+    there directly (`in_get`/`out_get` build the same tuple from five arguments).
+
     ``timeouts`` maps each TCP state name and "UDP" to seconds; ``ipvsadm --set
     tcp tcpfin udp`` (IpvsSettings.timeouts_*) sets ESTABLISHED, FIN_WAIT and UDP.
     """
@@ -209,8 +229,8 @@ class ConnTable:
         self.timeouts["ESTABLISHED"] = float(s.timeouts_tcp)
         self.timeouts["FIN_WAIT"] = float(s.timeouts_tcpfin)
         self.timeouts[UDP_STATE] = float(s.timeouts_udp)
-        self._in: dict[tuple, IPVSConnection] = {}
-        self._out: dict[tuple, IPVSConnection] = {}
+        self.by_input: dict[tuple, IPVSConnection] = {}
+        self.by_output: dict[tuple, IPVSConnection] = {}
         self._tpl: dict[tuple, IPVSConnection] = {}
         self._heap: list[tuple[float, int, IPVSConnection]] = []
         self._seq = 0
@@ -241,11 +261,11 @@ class ConnTable:
         if control is not None:
             c.control = control
             control.n_control += 1
-        self._in[(proto, caddr, cport, vaddr, vport)] = c
+        self.by_input[(proto, caddr, cport, vaddr, vport)] = c
         if mode == "nat":
-            self._out[(proto, daddr, dport, caddr, cport)] = c
+            self.by_output[(proto, daddr, dport, caddr, cport)] = c
         elif mode == "fullnat":
-            self._out[(proto, daddr, dport, laddr, lport)] = c
+            self.by_output[(proto, daddr, dport, laddr, lport)] = c
         if dest is not None:
             dest.bind_conn(is_template=False, active=False)
         self._link(c, now)
@@ -277,11 +297,11 @@ class ConnTable:
     # -- lookups -------------------------------------------------------------------------------
     def in_get(self, proto: int, saddr: int, sport: int, daddr: int, dport: int) -> IPVSConnection | None:
         """The entry a request (src CIP:cport, dst VIP:vport) belongs to (ip_vs_conn_in_get)."""
-        return self._in.get((proto, saddr, sport, daddr, dport))
+        return self.by_input.get((proto, saddr, sport, daddr, dport))
 
     def out_get(self, proto: int, saddr: int, sport: int, daddr: int, dport: int) -> IPVSConnection | None:
         """The NAT/FULLNAT entry a reply (src RIP:rport, dst CIP:cport or LIP:lport) belongs to."""
-        return self._out.get((proto, saddr, sport, daddr, dport))
+        return self.by_output.get((proto, saddr, sport, daddr, dport))
 
     def template_get(self, proto: int, caddr: int, vaddr: int, vport: int) -> IPVSConnection | None:
         """The persistence template for a masked client address (ip_vs_ct_in_get)."""
@@ -293,7 +313,7 @@ class ConnTable:
     def __iter__(self) -> Iterator[IPVSConnection]:
         """Linked entries -- connections then templates -- in creation order (ipvsadm -Lnc)."""
         seen = set()
-        for c in list(self._in.values()) + list(self._tpl.values()):
+        for c in list(self.by_input.values()) + list(self._tpl.values()):
             if id(c) not in seen:
                 seen.add(id(c))
                 yield c
@@ -365,6 +385,8 @@ class ConnTable:
         """
         self.now = max(self.now, now)
         heap = self._heap
+        if not heap or heap[0][0] > now:
+            return []                          # nothing due: what almost every packet sees
         gone: list[IPVSConnection] = []
         while heap and heap[0][0] <= now:
             at, _, c = heapq.heappop(heap)
@@ -405,16 +427,16 @@ class ConnTable:
                 del self._tpl[key]
         else:
             key = (p, c.caddr, c.cport, c.vaddr, c.vport)
-            if self._in.get(key) is c:
-                del self._in[key]
+            if self.by_input.get(key) is c:
+                del self.by_input[key]
             if c.mode == "nat":
                 key = (p, c.daddr, c.dport, c.caddr, c.cport)
             elif c.mode == "fullnat":
                 key = (p, c.daddr, c.dport, c.laddr, c.lport)
             else:
                 key = None
-            if key is not None and self._out.get(key) is c:
-                del self._out[key]
+            if key is not None and self.by_output.get(key) is c:
+                del self.by_output[key]
             if c.pool is not None:
                 c.pool.release(c.laddr, c.lport, c.daddr, c.dport, p)
         if c.dest is not None:
@@ -447,15 +469,15 @@ class ConnTable:
         with the UDP timeout.  `direction` is INPUT or OUTPUT.
         """
         if c.protocol == IPPROTO_TCP:
-            off = _DIR_OFFSET[direction]
+            rows = _TCP_NEXT_BY_FLAGS[direction]
             if c.flags & IP_VS_CONN_F_NOOUTPUT:
                 if direction == OUTPUT:
                     c.flags &= ~IP_VS_CONN_F_NOOUTPUT
                 else:
-                    off = 8
-            ev = _tcp_event(tcp_flags)
-            new = "CLOSE" if ev < 0 else _TCP_NEXT[off + ev][c.state]
-            if new != c.state:
+                    rows = _TCP_NEXT_BY_FLAGS[INPUT_ONLY]
+            old = c.state
+            new = rows[tcp_flags & _EVENT_FLAGS][old]
+            if new != old:
                 dest = c.dest
                 if dest is not None:
                     if not c.flags & IP_VS_CONN_F_INACTIVE and new not in ACTIVE_STATES:
@@ -467,13 +489,21 @@ class ConnTable:
                 if new == "ESTABLISHED":
                     self._assure_control(c)
                 c.state = new
-            c.timeout = self.timeouts[new]
+            timeout = self.timeouts[new]
         else:
-            c.timeout = self.timeouts[UDP_STATE]
+            timeout = self.timeouts[UDP_STATE]
             if direction == OUTPUT:
                 self._assure_control(c)
+        c.timeout = timeout
         self.now = now
-        self._arm(c, now + c.timeout)
+        # _arm(c, now + timeout), inlined: this runs for every packet, and almost
+        # always the timer only moves later, which needs no heap slot.
+        when = now + timeout
+        c.expires = when
+        if when < c._timer_at:
+            c._timer_at = when
+            self._seq += 1
+            heapq.heappush(self._heap, (when, self._seq, c))
 
     @staticmethod
     def _assure_control(c: IPVSConnection) -> None:

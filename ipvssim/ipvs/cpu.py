@@ -82,15 +82,17 @@ class CpuModel:
         `now` must not decrease between calls (simulated time).
         """
         busy = self.busy_until
-        k = min(range(self.cores), key=busy.__getitem__)    # lowest index on ties
-        start = busy[k] if busy[k] > now else now
+        free_at = min(busy)
+        k = busy.index(free_at)             # the core that frees up first, lowest index on ties
+        start = free_at if free_at > now else now
         if start > now:
             if self.waiting(now) >= self.backlog:
                 self.dropped += 1
                 return None
-            self._waiting.append(start)
-            if len(self._waiting) > self.max_waiting:
-                self.max_waiting = len(self._waiting)
+            waiting = self._waiting
+            waiting.append(start)
+            if len(waiting) > self.max_waiting:
+                self.max_waiting = len(waiting)
         done = start + cost
         busy[k] = done
         self.packets += 1

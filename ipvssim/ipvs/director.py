@@ -14,7 +14,7 @@ table and the schedulers; the `Flow` annotation on a packet is only written to
 from __future__ import annotations
 
 from ipvssim.ipvs import conn as ipvs_conn
-from ipvssim.dataplane.base import DataPlane, transport_proto
+from ipvssim.dataplane.base import ADDRESSES, PORTS, DataPlane, flow_key
 from ipvssim.ipvs.modes import IcmpNeeded, dr, fullnat, nat, tun
 from ipvssim.ipvs.service import Service
 from ipvssim.packet import wire
@@ -23,6 +23,16 @@ from ipvssim.scenario.model import CpuSpec, EventSpec, IpvsSettings, RealServerS
 __all__ = ["Director"]
 
 _SYN_ONLY_MASK = wire.TH_SYN | wire.TH_ACK | wire.TH_RST | wire.TH_FIN
+# Module constants bound once: the per-packet hooks compare against these
+# (a global name lookup, not an attribute lookup on the wire module).
+_TCP = wire.IPPROTO_TCP
+_UDP = wire.IPPROTO_UDP
+_SYN = wire.TH_SYN
+_RST = wire.TH_RST
+_ETH_HLEN = wire.ETH_HLEN
+_INPUT = ipvs_conn.INPUT
+_OUTPUT = ipvs_conn.OUTPUT
+_KEEP = ipvs_conn.KEEP
 # One jiffy at CONFIG_HZ=250 (the usual distribution kernel): the delay of
 # queue_delayed_work(..., 1) for ip_vs_enqueue_expire_nodest_conns().
 _JIFFY = 1.0 / 250
@@ -92,19 +102,15 @@ class Director(DataPlane):
     # -- CPU ----------------------------------------------------------------------------
     def packet_cost(self, pkt) -> float:
         """Per-packet CPU cost: receive + the IPVS work this packet will need."""
-        d = pkt.data
         costs = self.costs
-        proto = transport_proto(d)
-        if proto is None:
+        key = flow_key(pkt.data)
+        if key is None:
             return costs["rx"]
-        saddr = wire.ip_src(d)
-        daddr = wire.ip_dst(d)
-        sport = wire.l4_sport(d)
-        dport = wire.l4_dport(d)
-        conn = self.table.in_get(proto, saddr, sport, daddr, dport) or \
-            self.table.out_get(proto, saddr, sport, daddr, dport)
+        table = self.table
+        conn = table.by_input.get(key) or table.by_output.get(key)
         if conn is not None:
             return costs["rx"] + costs[conn.mode]
+        proto, _, _, daddr, dport = key
         svc = self.by_key.get((proto, daddr, dport)) or self.by_key.get((proto, daddr, 0))
         if svc is not None:
             return costs["rx"] + costs.get("schedule", 0.0) + costs[svc.mode]
@@ -114,34 +120,35 @@ class Director(DataPlane):
     def local_in(self, host, iface, pkt) -> bool:
         d = pkt.data
         proto = d[23]
-        if proto != wire.IPPROTO_TCP and proto != wire.IPPROTO_UDP:
+        if proto != _TCP and proto != _UDP:
             return False
         if iface.kind == "loopback":
             # Looped back through lo: the director sent it itself.  IPVS leaves such
             # packets to the local stack (reference section 2, "a client on the director
             # cannot reach its own VIP"); ipvssim models no LOCAL_OUT hook.
             return False
-        if wire.ip_frag_off(d) & 0x1FFF:
+        if (d[20] & 0x1F) | d[21]:
             return False     # non-first fragment: no ports to match (ip_vs_in defrags first)
-        now = self.ctx.env.now
+        now = self.env._now     # simpy's `now` property, read directly as net/ does per packet
         table = self.table
         table.expire(now)
-        saddr = wire.ip_src(d)
-        daddr = wire.ip_dst(d)
-        sport = wire.l4_sport(d)
-        dport = wire.l4_dport(d)
-        flags = wire.tcp_flags(d) if proto == wire.IPPROTO_TCP else 0
+        # The fields every decision below needs, read once (see dataplane.base.flow_key).
+        saddr, daddr = ADDRESSES(d, 26)
+        l4 = _ETH_HLEN + ((d[_ETH_HLEN] & 0x0F) << 2)
+        sport, dport = PORTS(d, l4)
+        flags = d[l4 + 13] if proto == _TCP else 0
+        key = (proto, saddr, sport, daddr, dport)
 
-        conn = table.out_get(proto, saddr, sport, daddr, dport)
+        conn = table.by_output.get(key)
         if conn is not None and conn.mode == "fullnat":
             return self._reply(conn, pkt, flags, now)
 
-        conn = table.in_get(proto, saddr, sport, daddr, dport)
-        syn_only = (flags & _SYN_ONLY_MASK) == wire.TH_SYN
+        conn = table.by_input.get(key)
         if conn is not None:
+            syn_only = (flags & _SYN_ONLY_MASK) == _SYN
             action = (table.new_syn_action(conn, legacy_conntrack=self.legacy_conntrack)
-                      if syn_only else ipvs_conn.KEEP)
-            if action != ipvs_conn.KEEP:
+                      if syn_only else _KEEP)
+            if action != _KEEP:
                 # conn_reuse_mode: a new SYN on an entry in TIME_WAIT/CLOSE is
                 # rescheduled as a new connection (ip_vs_core.c is_new_conn_expected).
                 table.expire_now(conn, now)
@@ -167,25 +174,27 @@ class Director(DataPlane):
             svc = self.by_key.get((proto, daddr, dport)) or self.by_key.get((proto, daddr, 0))
             if svc is None:
                 return False
-            if proto == wire.IPPROTO_TCP:
+            if proto == _TCP:
                 # tcp_conn_schedule(): only a SYN (or anything but RST with sloppy_tcp)
                 # creates an entry; the rest goes to the local stack, which resets it.
-                if flags & wire.TH_RST:
+                if flags & _RST:
                     return False
-                if not (flags & wire.TH_SYN) and not self.settings.sloppy_tcp:
+                if not (flags & _SYN) and not self.settings.sloppy_tcp:
                     return False
             conn = self._new_connection(svc, pkt, saddr, sport, daddr, dport, now)
             if conn is None:
                 return True
-        table.state_transition(conn, ipvs_conn.INPUT, flags, now)
+        table.state_transition(conn, _INPUT, flags, now)
+        n = len(d) - _ETH_HLEN
         conn.inpkts += 1
-        conn.dest.inpkts += 1
-        conn.dest.inbytes += len(d) - wire.ETH_HLEN
+        dest = conn.dest
+        dest.inpkts += 1
+        dest.inbytes += n
         svc = conn.service
         svc.inpkts += 1                 # service totals survive the removal of a server
-        svc.inbytes += len(d) - wire.ETH_HLEN
+        svc.inbytes += n
         self.packets += 1
-        self.bytes += len(d) - wire.ETH_HLEN
+        self.bytes += n
         return self._transmit(conn, pkt)
 
     def _new_connection(self, svc: Service, pkt, saddr, sport, daddr, dport, now):
@@ -283,8 +292,8 @@ class Director(DataPlane):
             host.drop(pkt, "ttl-exceeded" if result.type == wire.ICMP_TIME_EXCEEDED else f"{mode}-frag-needed")
             return True
         pkt.data = result
-        if host.ctx.observer.tracing:
-            host.ctx.observer.step(pkt, host.name, None, "rewritten", f"ipvs {mode}")
+        if self.observer.tracing:
+            self.observer.step(pkt, host.name, None, "rewritten", f"ipvs {mode}")
         # ip_vs_tunnel_xmit sets skb->ignore_df: what ensure_mtu_is_adequate() let
         # through (tun.request checked it; pmtu_disc=0 skips the check) is
         # fragmented, not answered with ICMP.  The other modes have no MTU check of
@@ -296,41 +305,45 @@ class Director(DataPlane):
     def forward(self, host, iface, pkt) -> bool:
         d = pkt.data
         proto = d[23]
-        if proto != wire.IPPROTO_TCP and proto != wire.IPPROTO_UDP:
+        if proto != _TCP and proto != _UDP:
             return False
-        conn = self.table.out_get(proto, wire.ip_src(d), wire.l4_sport(d), wire.ip_dst(d),
-                                  wire.l4_dport(d))
+        saddr, daddr = ADDRESSES(d, 26)
+        l4 = _ETH_HLEN + ((d[_ETH_HLEN] & 0x0F) << 2)
+        sport, dport = PORTS(d, l4)
+        conn = self.table.by_output.get((proto, saddr, sport, daddr, dport))
         if conn is None or conn.mode != "nat":
             return False
-        flags = wire.tcp_flags(d) if proto == wire.IPPROTO_TCP else 0
-        now = self.ctx.env.now
-        self.table.state_transition(conn, ipvs_conn.OUTPUT, flags, now)
+        flags = d[l4 + 13] if proto == _TCP else 0
+        self.table.state_transition(conn, _OUTPUT, flags, self.env._now)
         self._count_out(conn, d)
         nat.reply(d, conn)
-        if host.ctx.observer.tracing:
-            host.ctx.observer.step(pkt, host.name, None, "rewritten", "ipvs nat reply")
+        if self.observer.tracing:
+            self.observer.step(pkt, host.name, None, "rewritten", "ipvs nat reply")
         return False         # rewritten in place; the host forwards it on
 
     def _reply(self, conn, pkt, flags, now) -> bool:
-        self.table.state_transition(conn, ipvs_conn.OUTPUT, flags, now)
+        self.table.state_transition(conn, _OUTPUT, flags, now)
         self._count_out(conn, pkt.data)
         result = fullnat.reply(pkt.data, conn)
+        host = self.host
         if isinstance(result, IcmpNeeded):
-            self.host.icmp_error(pkt, result.type, result.code)
-            self.host.drop(pkt, "ttl-exceeded")
+            host.icmp_error(pkt, result.type, result.code)
+            host.drop(pkt, "ttl-exceeded")
             return True
         pkt.data = result
-        if self.host.ctx.observer.tracing:
-            self.host.ctx.observer.step(pkt, self.host.name, None, "rewritten", "ipvs fullnat reply")
-        self.host.output(pkt)
+        if self.observer.tracing:
+            self.observer.step(pkt, host.name, None, "rewritten", "ipvs fullnat reply")
+        host.output(pkt)
         return True
 
     def _count_out(self, conn, d) -> None:
-        n = len(d) - wire.ETH_HLEN
+        n = len(d) - _ETH_HLEN
         conn.outpkts += 1
-        conn.dest.outpkts += 1
-        conn.dest.outbytes += n
-        conn.service.outpkts += 1
-        conn.service.outbytes += n
+        dest = conn.dest
+        dest.outpkts += 1
+        dest.outbytes += n
+        svc = conn.service
+        svc.outpkts += 1
+        svc.outbytes += n
         self.packets += 1
         self.bytes += n

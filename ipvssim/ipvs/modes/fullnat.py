@@ -25,7 +25,7 @@ import struct
 from collections import deque
 from typing import Sequence
 
-from ipvssim.ipvs.modes import IcmpNeeded, decrement_ttl
+from ipvssim.ipvs.modes import IcmpNeeded, decrement_ttl, rewrite_addresses
 from ipvssim.packet import wire
 
 __all__ = ["request", "reply", "toa_option", "LocalAddressPool", "IcmpNeeded",
@@ -63,10 +63,7 @@ def request(frame: bytearray, conn, route_mtu: int | None = None) -> bytearray |
                      or wire.ip_total_len(frame, l3) + wire.TCPOLEN_TOA <= route_mtu)):
             frame = wire.tcp_add_option(frame, toa_option(conn.cport, conn.caddr), l3)
             conn.first_ack_done = True
-    wire.set_sport(frame, conn.lport, l3)
-    wire.set_dport(frame, conn.dport, l3)
-    wire.set_ip_src(frame, conn.laddr, l3)
-    wire.set_ip_dst(frame, conn.daddr, l3)
+    rewrite_addresses(frame, sport=conn.lport, dport=conn.dport, saddr=conn.laddr, daddr=conn.daddr)
     return frame
 
 
@@ -79,10 +76,7 @@ def reply(frame: bytearray, conn) -> bytearray | IcmpNeeded:
     if frame[l3 + 9] == wire.IPPROTO_TCP and wire.tcp_flags(frame, l3) & _SYN_ACK == _SYN_ACK:
         conn.fdata_seq = (wire.tcp_seq(frame, l3) + 1) & 0xFFFFFFFF
         _lower_mss(frame, l3, wire.TCPOLEN_TOA)
-    wire.set_sport(frame, conn.vport, l3)
-    wire.set_dport(frame, conn.cport, l3)
-    wire.set_ip_src(frame, conn.vaddr, l3)
-    wire.set_ip_dst(frame, conn.caddr, l3)
+    rewrite_addresses(frame, sport=conn.vport, dport=conn.cport, saddr=conn.vaddr, daddr=conn.caddr)
     return frame
 
 

@@ -10,8 +10,7 @@ before calling ``forward_hook``).
 """
 from __future__ import annotations
 
-from ipvssim.ipvs.modes import IcmpNeeded, decrement_ttl
-from ipvssim.packet import wire
+from ipvssim.ipvs.modes import IcmpNeeded, decrement_ttl, rewrite_addresses
 
 __all__ = ["request", "reply", "IcmpNeeded"]
 
@@ -21,13 +20,13 @@ def request(frame: bytearray, conn) -> bytearray | IcmpNeeded:
     err = decrement_ttl(frame)
     if err is not None:
         return err
-    wire.set_dport(frame, conn.dport)       # tcp_dnat_handler / udp_dnat_handler
-    wire.set_ip_dst(frame, conn.daddr)
+    # tcp_dnat_handler / udp_dnat_handler: destination port, then address
+    rewrite_addresses(frame, dport=conn.dport, daddr=conn.daddr)
     return frame
 
 
 def reply(frame: bytearray, conn) -> bytearray:
     """SNAT back to the virtual service in place; returns `frame`."""
-    wire.set_sport(frame, conn.vport)       # tcp_snat_handler / udp_snat_handler
-    wire.set_ip_src(frame, conn.vaddr)
+    # tcp_snat_handler / udp_snat_handler: source port, then address
+    rewrite_addresses(frame, sport=conn.vport, saddr=conn.vaddr)
     return frame
