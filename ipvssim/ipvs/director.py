@@ -269,24 +269,23 @@ class Director(DataPlane):
         """ip_vs_{dr,nat,tunnel,fullnat}_xmit(): rewrite by the entry's mode and send."""
         host = self.host
         mode = conn.mode
-        nexthop = None
+        # Every mode sends toward the RIP: DR to its MAC with the VIP kept as the IP
+        # destination (or, off-link, to the gateway on the route toward it), NAT and
+        # FULLNAT with it as the new destination, TUN as the outer destination.  One
+        # route lookup serves the source, the MTU and the output.
+        route = host.output_route(conn.daddr)
         if mode == "dr":
-            # The IP destination stays the VIP; the frame goes to the RIP's MAC (or,
-            # off-link, to the gateway on the route toward the RIP).
             result = dr.request(pkt.data, conn)
-            nexthop = conn.daddr
         elif mode == "nat":
             result = nat.request(pkt.data, conn)
         elif mode == "fullnat":
-            result = fullnat.request(pkt.data, conn, route_mtu=host.route_mtu(conn.daddr))
+            result = fullnat.request(pkt.data, conn, route_mtu=route[0].mtu if route else None)
         else:
-            outer_src = host.route_source(conn.daddr)
-            if outer_src is None:
+            if route is None:
                 host.drop(pkt, "no-route")
                 return True
-            result = tun.request(pkt.data, conn, outer_src=outer_src,
-                                 pmtu_disc=self.settings.pmtu_disc,
-                                 route_mtu=host.route_mtu(conn.daddr))
+            result = tun.request(pkt.data, conn, outer_src=route[2],
+                                 pmtu_disc=self.settings.pmtu_disc, route_mtu=route[0].mtu)
         if isinstance(result, IcmpNeeded):
             host.icmp_error(pkt, result.type, result.code, mtu=result.mtu)
             host.drop(pkt, "ttl-exceeded" if result.type == wire.ICMP_TIME_EXCEEDED else f"{mode}-frag-needed")
@@ -298,7 +297,10 @@ class Director(DataPlane):
         # through (tun.request checked it; pmtu_disc=0 skips the check) is
         # fragmented, not answered with ICMP.  The other modes have no MTU check of
         # their own here, so the output path's DF check stands in for it.
-        host.output(pkt, nexthop, ignore_df=(mode == "tun"))
+        if route is None:
+            host.drop(pkt, "no-route")
+        else:
+            host.output_via(pkt, route[0], route[1], ignore_df=(mode == "tun"))
         return True
 
     # -- replies: NAT at FORWARD, FULLNAT at LOCAL_IN --------------------------------------

@@ -63,8 +63,9 @@ from ipvssim.packet.wire import (
     ETH_HLEN, ETH_P_ARP, ETH_P_IP, ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY,
     ICMP_ERROR_TYPES, ICMP_EXC_FRAGTIME, ICMP_EXC_TTL, ICMP_FRAG_NEEDED, ICMP_HOST_UNREACH,
     ICMP_NET_UNREACH, ICMP_PORT_UNREACH, ICMP_PROT_UNREACH, ICMP_TIME_EXCEEDED, IP_DF, IP_FRAG_TIME,
-    IP_HLEN, IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP, ZERO_MAC, Reassembler, ethernet_frame, icmp_error_payload, icmp_message, ip_df, ip_dst, ip_frag_offset, ip_id,
-    ip_src, ip_total_len, ipip_decap, checksum, ipv4_fragment, ipv4_packet, mac_aton,
+    IP_HLEN, IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP, ZERO_MAC, Reassembler,
+    ethernet_frame, icmp_error_payload, icmp_message, ip_df, ip_dst, ip_frag_offset, ip_id,
+    ip_src, ip_total_len, ipip_decap, ipv4_fragment, ipv4_header_checksum, ipv4_packet, mac_aton,
 )
 from ipvssim.scenario.model import SysctlSpec
 
@@ -77,7 +78,6 @@ LOOPBACK_ADDR = 0x7F000001             # 127.0.0.1
 LIMITED_BROADCAST = 0xFFFFFFFF
 _MTU_FIELD = struct.Struct("!HH")      # ICMP "rest": unused, next-hop MTU (RFC 1191)
 _ETH_IP = struct.Struct("!6s6sHBBHHHBBHII")   # Ethernet II header + option-less IPv4 header
-_put16 = struct.Struct("!H").pack_into
 _SRC_DST = struct.Struct("!II").unpack_from
 _UNCACHED = object()                    # a route cache miss (None is a cached "no route")
 
@@ -298,13 +298,12 @@ class Host:
         res = self._resolve(dst)
         return None if res is None else res[0].mtu
 
-    def output_route(self, dst: int) -> tuple[Interface, int] | None:
-        """(interface, next hop) a locally generated packet to dst leaves by (lo for local
+    def output_route(self, dst: int) -> tuple[Interface, int, int] | None:
+        """(interface, next hop, preferred source) a packet to dst leaves by (lo for local
         addresses), or None: no route.  Valid while `route_gen` stays the same."""
         if self.is_local(dst):
-            return self.lo, dst
-        res = self._resolve(dst)
-        return None if res is None else (res[0], res[1])
+            return self.lo, dst, dst
+        return self._resolve(dst)
 
     def next_ip_id(self) -> int:
         """The IP identification of the next packet this host sends (one counter per host)."""
@@ -367,10 +366,14 @@ class Host:
         self._ip_id = ident = (self._ip_id + 1) & 0xFFFF
         # Ethernet + IPv4 headers packed at once, then the payload appended: the same
         # bytes as ethernet_frame(ipv4_packet(...)) without the two intermediate copies.
-        frame = bytearray(_ETH_IP.pack(ZERO_MAC, iface.mac, ETH_P_IP, 0x45, tos, IP_HLEN + len(l4),
-                                       ident, IP_DF if df else 0, ttl, proto, 0,
-                                       rsrc if src is None else src, dst))
-        _put16(frame, ETH_HLEN + 10, checksum(frame, ETH_HLEN, ETH_HLEN + IP_HLEN))
+        if src is None:
+            src = rsrc
+        total = IP_HLEN + len(l4)
+        flags = IP_DF if df else 0
+        frame = bytearray(_ETH_IP.pack(ZERO_MAC, iface.mac, ETH_P_IP, 0x45, tos, total, ident, flags,
+                                       ttl, proto,
+                                       ipv4_header_checksum(tos, total, ident, flags, ttl, proto, src, dst),
+                                       src, dst))
         frame += l4
         return self.send_built(frame, iface, nexthop, flow)
 
@@ -400,6 +403,10 @@ class Host:
             self.drop(pkt, "no-route")
             return
         self._output_via(pkt, res[0], res[1], ignore_df)
+
+    def output_via(self, pkt, iface: Interface, nexthop: int, ignore_df: bool = False) -> None:
+        """`output` on a route already looked up (`output_route`): MTU, neighbour, transmit."""
+        self._output_via(pkt, iface, nexthop, ignore_df)
 
     def _output_via(self, pkt, iface: Interface, nexthop: int, ignore_df: bool = False) -> None:
         d = pkt.data

@@ -298,8 +298,8 @@ class TcpSocket:
             self._route_gen = host.route_gen
             route = host.output_route(self.remote)
             if route is not None:
-                route = (*route, TcpFrameTemplate(route[0].mac, self.local, self.remote, self.lport,
-                                                  self.rport, RCV_WINDOW))
+                route = (route[0], route[1], TcpFrameTemplate(route[0].mac, self.local, self.remote,
+                                                              self.lport, self.rport, RCV_WINDOW))
             self._route = route
         route = self._route
         if route is None:

@@ -40,7 +40,7 @@ __all__ = [
     "ICMP_NET_UNREACH", "ICMP_HOST_UNREACH", "ICMP_PROT_UNREACH", "ICMP_PORT_UNREACH",
     "ICMP_FRAG_NEEDED", "ICMP_EXC_TTL", "ICMP_EXC_FRAGTIME", "ICMP_ERROR_TYPES",
     # checksums and conversions
-    "checksum", "csum_replace2", "csum_replace4", "l4_checksum",
+    "checksum", "csum_replace2", "csum_replace4", "l4_checksum", "ipv4_header_checksum",
     "ip_aton", "ip_ntoa", "mac_aton", "mac_ntoa",
     # builders
     "ipv4_header", "ipv4_packet", "tcp_segment", "tcp_frame", "TcpFrameTemplate", "udp_datagram", "icmp_message",
@@ -137,6 +137,7 @@ _TCPHDR = struct.Struct("!HHIIBBHHH")
 _UDPHDR = struct.Struct("!HHHH")
 _ARP = struct.Struct("!HHBBH6sI6sI")
 _PSEUDO = struct.Struct("!IIBBH")
+_ETH_IPV4 = struct.Struct("!6s6sHBBHHHBBHII")   # Ethernet II + option-less IPv4 header
 # Ethernet II + option-less IPv4 + TCP without options: the 54 bytes every segment starts with.
 _ETH_IP_TCP = struct.Struct("!6s6sHBBHHHBBHIIHHIIHHHH")
 
@@ -234,13 +235,20 @@ def mac_ntoa(m: bytes) -> str:
 
 # --- builders ---------------------------------------------------------------------------------
 
+def ipv4_header_checksum(tos: int, total: int, ident: int, flags: int, ttl: int, proto: int, src: int,
+               dst: int) -> int:
+    """The checksum of an option-less IPv4 header, summed from its fields as integers."""
+    return _fold(0x4500 + tos + total + ident + flags + (ttl << 8 | proto)
+                 + (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF))
+
+
 def ipv4_header(src: int, dst: int, proto: int, payload_len: int, ttl: int = 64, ident: int = 0,
                 df: bool = True, tos: int = 0, frag_off: int = 0, mf: bool = False) -> bytes:
     """20-byte IPv4 header with its checksum.  `frag_off` is in bytes (a multiple of 8)."""
     flags = (IP_DF if df else 0) | (IP_MF if mf else 0) | (frag_off >> 3)
-    h = bytearray(_IPHDR.pack(0x45, tos, IP_HLEN + payload_len, ident, flags, ttl, proto, 0, src, dst))
-    _p16(h, 10, _fold(_sum16(h)))
-    return bytes(h)
+    total = IP_HLEN + payload_len
+    return _IPHDR.pack(0x45, tos, total, ident, flags, ttl, proto,
+                       ipv4_header_checksum(tos, total, ident, flags, ttl, proto, src, dst), src, dst)
 
 
 def ipv4_packet(src: int, dst: int, proto: int, l4: bytes, **kw) -> bytes:
@@ -635,11 +643,14 @@ def ipip_encap(d, outer_src: int, outer_dst: int, ttl: int, df: bool, ident: int
     The outer TOS is copied from the inner header (RFC 2003 3.1; ip_vs_tunnel_xmit).  The
     Ethernet MACs are kept as they were: the output path sets them after its route lookup.
     """
-    inner_len = _u16(d, ETH_HLEN + 2)[0]
-    out = bytearray(d[:12])
-    out += b"\x08\x00"
-    out += ipv4_header(outer_src, outer_dst, IPPROTO_IPIP, inner_len, ttl=ttl, ident=ident,
-                       df=df, tos=d[ETH_HLEN + 1])
+    inner_len = d[ETH_HLEN + 2] << 8 | d[ETH_HLEN + 3]
+    tos = d[ETH_HLEN + 1]
+    total = IP_HLEN + inner_len
+    flags = IP_DF if df else 0
+    out = bytearray(_ETH_IPV4.pack(bytes(d[0:6]), bytes(d[6:12]), ETH_P_IP, 0x45, tos, total, ident,
+                                   flags, ttl, IPPROTO_IPIP,
+                                   ipv4_header_checksum(tos, total, ident, flags, ttl, IPPROTO_IPIP,
+                                              outer_src, outer_dst), outer_src, outer_dst))
     out += memoryview(d)[ETH_HLEN:ETH_HLEN + inner_len]
     return out
 
