@@ -7,6 +7,8 @@ from ipvssim.net.packet import Packet
 
 __all__ = ["Ledger", "ConservationError"]
 
+_make_packet = object.__new__
+
 
 class ConservationError(AssertionError):
     """A packet was ended twice, or the books do not balance."""
@@ -33,7 +35,16 @@ class Ledger:
     def new(self, data: bytearray, origin: str, flow=None, parent: int | None = None) -> Packet:
         pid = self.next_pid
         self.next_pid = pid + 1
-        pkt = Packet(data, pid, origin, self.env.now, flow, parent)
+        # Packet(data, pid, origin, now, flow, parent) without the __init__ call (one per packet).
+        pkt = _make_packet(Packet)
+        pkt.data = data
+        pkt.pid = pid
+        pkt.flow = flow
+        pkt.path = [origin]
+        pkt.origin = origin
+        pkt.fate = None
+        pkt.born = self.env._now
+        pkt.parent = parent
         self.sent += 1
         self.live[pid] = pkt
         return pkt

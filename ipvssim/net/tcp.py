@@ -337,12 +337,11 @@ class TcpSocket:
             buf[a - start:b - start] = hb[a - hs:b - hs]
         return b"" if buf is None else bytes(buf)
 
-    def _xmit(self, off: int) -> int:
-        """Send the segment starting at sequence offset `off`; returns the sequence space it used."""
-        data_end = self.data_end
-        n = min(self.mss, data_end - off) if off < data_end else 0
+    def _xmit(self, off: int, n: int) -> int:
+        """Send the segment of `n` data bytes at sequence offset `off` (n = `_data_len(off)`),
+        with FIN when that is next; returns the sequence space it used."""
         flags = TH_ACK
-        if n and off + n == data_end:
+        if n and off + n == self.data_end:
             flags |= TH_PSH             # last segment of what the app wrote (tcp_push)
         used = n
         if self.fin_off is not None and off + n == self.fin_off:
@@ -358,14 +357,15 @@ class TcpSocket:
         end = self.data_end if self.fin_off is None else self.fin_off + 1
         wnd = min(self.cwnd, RCV_WINDOW)
         now = self.env.now
+        mss = self.mss
         while self.snd_nxt < end:
             off = self.snd_nxt
-            n = min(self.mss, self.data_end - off) if off < self.data_end else 0
+            n = min(mss, self.data_end - off) if off < self.data_end else 0    # _data_len(off)
             # Whole segments only (no silly small ones), but always one when nothing is in
             # flight; a lone FIN goes regardless of cwnd (tcp_cwnd_test).
             if n and off > self.snd_una and off + n - self.snd_una > wnd:
                 break
-            used = self._xmit(off)
+            used = self._xmit(off, n)
             if off < self.snd_max:
                 self.retrans += 1
             elif self.rtt_seq is None:
@@ -379,7 +379,11 @@ class TcpSocket:
     def _retransmit_head(self) -> None:
         self.retrans += 1
         self.rtt_seq = None             # Karn: no RTT sample from retransmitted data
-        self._xmit(self.snd_una)
+        self._xmit(self.snd_una, self._data_len(self.snd_una))
+
+    def _data_len(self, off: int) -> int:
+        """Data bytes in a segment starting at sequence offset `off`: up to one MSS."""
+        return min(self.mss, self.data_end - off) if off < self.data_end else 0
 
     def _current_rto(self) -> float:
         return min(self.rto * (1 << self.backoff), TCP_RTO_MAX)
