@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import gc
 import time
-from heapq import heappop
+from heapq import heapify, heappop, heappush
 from dataclasses import dataclass, field, replace
 
 from ipvssim.net.context import SimContext
+from ipvssim.net.segment import Wake
 from ipvssim.net.flow import Flow
 from ipvssim.scenario.model import Scenario
 from ipvssim.sim.traffic import TrafficGenerator
@@ -21,6 +22,9 @@ _DONE_CHECK_EVERY = 256
 # that follow rescan every live object of a big run again and again: 100k connections
 # ran ~1.4x slower per packet than 1k.  Raised for the run only, restored after.
 _GC_GEN0_THRESHOLD = 100_000
+# Priority of the end-of-run marker: after simpy's URGENT (0) and NORMAL (1), so every
+# event at exactly the horizon still happens, as `until=` would have it.
+_AFTER_ALL = 2
 
 
 def _crash(ev) -> None:
@@ -187,6 +191,12 @@ class Simulation:
         ledger = self.ctx.ledger
         next_progress = 0
         queue = env._queue
+        # The horizon is an entry on the heap that sorts after every event at that time,
+        # so the loop needs no "anything left, and before the horizon?" test per event.
+        horizon_mark = Wake()
+        horizon_entry = (horizon, _AFTER_ALL, next(env._eid), horizon_mark)
+        heappush(queue, horizon_entry)
+        at_horizon = False
         # Environment.step() inlined: per event it is one heappop and the callbacks,
         # with no method call, no peek() and no try/except around it.  Events are
         # counted per chunk up to the next completion check, so the stopping point
@@ -197,10 +207,12 @@ class Simulation:
                 n = min(n, limit - events)
             done = n
             for i in range(n):
-                if not queue or queue[0][0] > horizon:
+                when, _, _, ev = heappop(queue)
+                if ev is horizon_mark:
                     done = i
+                    at_horizon = True
                     break
-                env._now, _, _, ev = heappop(queue)
+                env._now = when
                 callbacks, ev.callbacks = ev.callbacks, None
                 for callback in callbacks:
                     callback(ev)
@@ -219,6 +231,9 @@ class Simulation:
                 if self.progress is not None and events >= next_progress:
                     self.progress(env.now, horizon)
                     next_progress = events + 20000
+        if not at_horizon:
+            queue.remove(horizon_entry)     # stopped early: the marker must not outlive the run
+            heapify(queue)
         if stopped_by == "duration" and self._all_done():
             stopped_by = "finished"
         if stopped_by == "duration" and env.peek() == float("inf"):
