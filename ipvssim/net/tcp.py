@@ -33,7 +33,7 @@ from typing import Callable
 from ipvssim.packet.wire import (
     ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PARAMETERPROB, ICMP_TIME_EXCEEDED, IPPROTO_TCP,
     TCP_HLEN, TCPOPT_MSS, TH_ACK, TH_FIN, TH_PSH, TH_RST, TH_SYN, TcpFrameTemplate, ip_ntoa,
-    tcp_mss_option, tcp_segment,
+    payload_head, tcp_mss_option, tcp_segment,
 )
 from ipvssim.net.segment import call_later
 
@@ -128,13 +128,6 @@ class Timer:
             return
         self.deadline = None
         self.fn()
-
-
-def _head(d, start: int, end: int) -> bytes:
-    """d[start:end] without its trailing zeros (what `on_data` calls the head)."""
-    if d.count(0, start, end) == end - start:
-        return b""                  # most payload is zeros: no copy for it
-    return bytes(d[start:end]).rstrip(_ZEROS)
 
 
 def _peer_mss(d, l4: int) -> int:
@@ -584,7 +577,7 @@ class TcpSocket:
         if seq_off > rcv_nxt:
             # Out of order: keep it and tell the sender at once (duplicate ACK).
             if self.state in _RECV_STATES or not plen:
-                head = _head(d, pay, pay + plen)
+                head = payload_head(d, pay, pay + plen)
                 self._ooo_insert(seq_off, plen, head, bool(fin))
             self._ack_now()
             return
@@ -593,7 +586,7 @@ class TcpSocket:
             self._ack_now()    # all old: the sender missed our ACK
             return
         if skip < plen:
-            self._deliver(plen - skip, _head(d, pay + skip, pay + plen))
+            self._deliver(plen - skip, payload_head(d, pay + skip, pay + plen))
         got_fin = bool(fin)
         filled = False
         while self.ooo and self.ooo[0][0] <= self.rcv_nxt:

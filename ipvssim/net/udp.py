@@ -17,7 +17,7 @@ import struct
 from typing import Callable
 
 from ipvssim.net.tcp import LOCAL_PORT_RANGE
-from ipvssim.packet.wire import IPPROTO_UDP, UDP_HLEN, udp_datagram
+from ipvssim.packet.wire import IPPROTO_UDP, UDP_HLEN, payload_head, udp_datagram
 
 __all__ = ["UdpStack", "UdpSocket"]
 
@@ -122,7 +122,7 @@ class UdpStack:
         n = _H.unpack_from(d, l4 + 4)[0] - UDP_HLEN
         sock.received += 1
         if sock.on_datagram is not None:
-            head = bytes(d[l4 + UDP_HLEN:l4 + UDP_HLEN + n]).rstrip(b"\x00")
+            head = payload_head(d, l4 + UDP_HLEN, l4 + UDP_HLEN + n)
             sock.on_datagram(sock, src, sport, dst, n, head, pkt.flow)
         return True
 

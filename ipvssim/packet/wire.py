@@ -44,7 +44,7 @@ __all__ = [
     "ip_aton", "ip_ntoa", "mac_aton", "mac_ntoa",
     # builders
     "ipv4_header", "ipv4_packet", "tcp_segment", "tcp_frame", "TcpFrameTemplate", "udp_datagram", "icmp_message",
-    "icmp_error_payload", "arp_packet", "ethernet_frame", "tcp_mss_option",
+    "icmp_error_payload", "arp_packet", "ethernet_frame", "tcp_mss_option", "payload_head",
     # readers
     "eth_dst", "eth_src", "eth_type", "ip_src", "ip_dst", "ip_proto", "ip_ttl", "ip_tos",
     "ip_ihl_bytes", "ip_total_len", "ip_df", "ip_mf", "ip_id", "ip_frag_off", "ip_frag_offset", "ip_is_fragment",
@@ -347,6 +347,18 @@ def tcp_frame(src_mac: bytes, dst_mac: bytes, src: int, dst: int, sport: int, dp
     """
     return TcpFrameTemplate(src_mac, src, dst, sport, dport, window, ttl, tos, df).frame(
         seq, ack, flags, options, head, paylen, ident, dst_mac)
+
+
+def payload_head(d, start: int, end: int) -> bytes:
+    """d[start:end] without its trailing zeros: the leading bytes a payload carries (the
+    simulator's payloads are a few meaningful bytes, then zeros).
+
+    >>> payload_head(bytearray(b"xx\\x01\\x02\\x00\\x00yy"), 2, 6), payload_head(bytes(9), 0, 9)
+    (b'\\x01\\x02', b'')
+    """
+    if d.count(0, start, end) == end - start:
+        return b""                  # most payloads are all zeros: nothing to copy
+    return bytes(d[start:end]).rstrip(b"\x00")
 
 
 def tcp_mss_option(mss: int) -> bytes:
