@@ -77,7 +77,6 @@ _II = struct.Struct("!II")
 _TCP_FIELDS = struct.Struct("!HHIIBB")     # ports, seq, ack, data offset, flags: one read per segment
 _I = struct.Struct("!I")
 _H = struct.Struct("!H")
-_ZEROS = b"\x00"
 
 
 class Timer:
