@@ -5,6 +5,7 @@ import random
 
 import simpy
 
+from ipvssim.net.events import FarEvents
 from ipvssim.net.ledger import Ledger
 from ipvssim.net.observe import Observer
 
@@ -15,12 +16,14 @@ class SimContext:
     """One per run; passed explicitly to every element (no global state).
 
     `rng` is the run's only source of randomness (seeded), so the same seed gives
-    the same run.  `hops` counts frames carried from one host to the next.
+    the same run.  `hops` counts frames carried from one host to the next.  `far`
+    holds the timers scheduled far ahead (see `ipvssim.net.events.FarEvents`).
     """
 
     def __init__(self, seed: int = 1, pcap: bool = False, trace: bool = False,
                  trace_flows: set[int] | None = None):
         self.env = simpy.Environment()
+        self.far = FarEvents(self.env)      # timers far ahead, off the main event heap
         self.rng = random.Random(seed)
         self.ledger = Ledger(self.env)
         self.observer = Observer(self.env, pcap=pcap, trace=trace, trace_flows=trace_flows)

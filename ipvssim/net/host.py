@@ -56,7 +56,7 @@ import struct
 from ipvssim.net.arp import NeighbourTable
 from ipvssim.net.interface import Interface
 from ipvssim.net.routing import Route, RouteTable, prefix_mask
-from ipvssim.net.segment import call_later
+from ipvssim.net.events import call_later
 from ipvssim.net.tcp import TcpStack
 from ipvssim.net.udp import UdpStack
 from ipvssim.packet.wire import (

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ipvssim.net.routing import prefix_mask
-from ipvssim.net.segment import call_later
+from ipvssim.net.events import call_later
 from ipvssim.packet.wire import ETH_HLEN
 from ipvssim.scenario.model import SysctlSpec
 

@@ -44,35 +44,11 @@ from heapq import heappush
 
 from simpy.events import NORMAL
 
+from ipvssim.net.events import Wake
+
 _MACS = struct.Struct("6s6s").unpack_from     # destination, source: both as bytes in one call
 
-__all__ = ["Segment", "Port", "TxQueue", "Wake", "call_later"]
-
-
-class Wake:
-    """The cheapest event simpy will step: a value and one callback, already triggered.
-
-    `simpy.Environment.step` needs only ``callbacks``, ``_ok`` and ``_value``; a
-    Timeout also runs Event.__init__ and Environment.schedule (about half the cost
-    of a hop's event).  Scheduling goes straight onto the environment's heap with
-    the same (time, priority, id) key Timeout uses, so the order of events -- and
-    so every result -- is the same as with ``env.timeout``.
-    """
-
-    __slots__ = ("callbacks", "_value")
-    _ok = True
-    # No __init__: the two attributes are set where one is made (a Python-level
-    # __init__ call would be half the cost of making it, once per hop).
-
-
-def call_later(env, delay: float, value, callback) -> Wake:
-    """``env.timeout(delay, value).callbacks.append(callback)``, without the Timeout."""
-    ev = Wake()
-    ev._value = value
-    ev.callbacks = [callback]
-    # The time is now + delay exactly as Environment.schedule computes it.
-    heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), ev))
-    return ev
+__all__ = ["Segment", "Port", "TxQueue"]
 
 
 class TxQueue:

@@ -35,7 +35,7 @@ from ipvssim.packet.wire import (
     TCP_HLEN, TCPOPT_MSS, TH_ACK, TH_FIN, TH_PSH, TH_RST, TH_SYN, TcpFrameTemplate, ip_ntoa,
     payload_head, tcp_mss_option, tcp_segment,
 )
-from ipvssim.net.segment import call_later
+from ipvssim.net.events import FAR_DELAY, call_later
 
 __all__ = [
     "TcpStack", "TcpSocket", "Timer",
@@ -86,13 +86,15 @@ class Timer:
     re-schedule itself when it fires early (most RTO restarts push the deadline
     later, so the event queue holds one entry per timer, not one per ACK).
     Arming for an earlier deadline schedules a new event; the stale one is
-    recognised by identity and ignored.
+    recognised by identity and ignored.  Given `far` (the run's `FarEvents`), events
+    at least FAR_DELAY ahead are scheduled there, off the main event heap.
     """
-    __slots__ = ("env", "fn", "deadline", "_ev", "_ev_at")
+    __slots__ = ("env", "fn", "far", "deadline", "_ev", "_ev_at")
 
-    def __init__(self, env, fn: Callable[[], None]):
+    def __init__(self, env, fn: Callable[[], None], far=None):
         self.env = env
         self.fn = fn
+        self.far = far
         self.deadline: float | None = None
         self._ev = None
         self._ev_at = 0.0
@@ -111,8 +113,11 @@ class Timer:
         self.deadline = None
 
     def _schedule(self, delay: float) -> None:
-        self._ev = call_later(self.env, delay, None, self._fire)
-        self._ev_at = self.env.now + delay
+        if self.far is not None and delay >= FAR_DELAY:
+            self._ev = self.far.call_later(delay, None, self._fire)
+        else:
+            self._ev = call_later(self.env, delay, None, self._fire)
+        self._ev_at = self.env._now + delay
 
     def _fire(self, ev) -> None:
         if ev is not self._ev:
@@ -212,8 +217,8 @@ class TcpSocket:
         self.rtt_seq: int | None = None
         self.rtt_time = 0.0
         self.syn_time = 0.0
-        self.rtx = Timer(self.env, self._on_rtx_timer)
-        self.dack = Timer(self.env, self._on_dack_timer)
+        self.rtx = Timer(self.env, self._on_rtx_timer, stack.ctx.far)
+        self.dack = Timer(self.env, self._on_dack_timer, stack.ctx.far)
         self.closed_reported = False
         self.segs_out = 0               # segments sent (all kinds)
         self.retrans = 0                # segments retransmitted

@@ -7,7 +7,7 @@ from heapq import heapify, heappop, heappush
 from dataclasses import dataclass, field, replace
 
 from ipvssim.net.context import SimContext
-from ipvssim.net.segment import Wake
+from ipvssim.net.events import Wake
 from ipvssim.net.flow import Flow
 from ipvssim.scenario.model import Scenario
 from ipvssim.sim.traffic import TrafficGenerator

@@ -3,7 +3,7 @@ hot-path event helper orders events exactly as env.timeout does."""
 import pytest
 
 from net_helpers import ARP_FRAME, PING_FRAME, hop, host, ip, new_ctx, run, segment
-from ipvssim.net.segment import call_later
+from ipvssim.net.events import call_later
 from ipvssim.packet.wire import ICMP_ECHO, ZERO_MAC, eth_dst, eth_src, ip_ttl
 
 
