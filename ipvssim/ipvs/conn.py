@@ -93,6 +93,7 @@ _TCP_NEXT = tuple(dict(zip(TCP_STATES, row)) for row in _TCP_STATE_ROWS)
 _DIR_OFFSET = {INPUT: 0, OUTPUT: 4, INPUT_ONLY: 8}    # tcp_state_off[]
 
 _TH_FIN, _TH_SYN, _TH_RST, _TH_ACK = 0x01, 0x02, 0x04, 0x10
+_NEVER = float("inf")      # an entry's _timer_at when it has no authoritative heap slot
 _EVENT_FLAGS = _TH_FIN | _TH_SYN | _TH_RST | _TH_ACK     # the bits tcp_state_idx() reads
 
 # Results of ConnTable.new_syn_action().
@@ -160,7 +161,7 @@ class IPVSConnection:
         self.expires = 0.0
         self.control: IPVSConnection | None = None   # the template controlling this entry
         self.n_control = 0                            # entries this one controls
-        self.is_template = bool(flags & IP_VS_CONN_F_TEMPLATE)
+        self.is_template = (flags & IP_VS_CONN_F_TEMPLATE) != 0
         self.flags = flags
         self.inpkts = self.outpkts = self.inbytes = self.outbytes = 0
         self.first_ack_done = False    # FULLNAT: a TOA option has been inserted
@@ -169,7 +170,7 @@ class IPVSConnection:
         self.service = None
         self.pool = None               # FULLNAT LocalAddressPool that lent laddr:lport
         self.linked = False            # in the table (hashed)
-        self._timer_at = float("inf")  # time of the heap entry that is authoritative
+        self._timer_at = _NEVER        # time of the heap entry that is authoritative
 
     @property
     def inactive(self) -> bool:
@@ -267,7 +268,7 @@ class ConnTable:
         elif mode == "fullnat":
             self.by_output[(proto, daddr, dport, laddr, lport)] = c
         if dest is not None:
-            dest.bind_conn(is_template=False, active=False)
+            dest.bind_conn(is_template=False)
         self._link(c, now)
         return c
 
@@ -292,7 +293,12 @@ class ConnTable:
         self.count += 1
         self.created += 1
         self.now = now
-        self._arm(c, now + c.timeout)
+        # _arm(c, now + c.timeout) for an entry that has no heap slot yet: always a push.
+        when = now + c.timeout
+        c.expires = when
+        c._timer_at = when
+        self._seq += 1
+        heapq.heappush(self._heap, (when, self._seq, c))
 
     # -- lookups -------------------------------------------------------------------------------
     def in_get(self, proto: int, saddr: int, sport: int, daddr: int, dport: int) -> IPVSConnection | None:
@@ -362,6 +368,17 @@ class ConnTable:
             self._seq += 1
             heapq.heappush(self._heap, (when, self._seq, c))
 
+    def _move_first_slot(self, c: IPVSConnection) -> None:
+        """The heap's first slot is c's, and c now expires later: move the slot there.
+
+        The heappop() and the _arm(c, c.expires) push in one heapreplace(); the slots
+        are the same, and their (time, seq) keys are unique, so they pop in the same order.
+        """
+        when = c.expires
+        c._timer_at = when
+        self._seq += 1
+        heapq.heapreplace(self._heap, (when, self._seq, c))
+
     def next_expiry(self) -> float | None:
         """The time the next timer fires (when `expire` will remove or re-arm something), or None."""
         heap = self._heap
@@ -370,9 +387,7 @@ class ConnTable:
             if not c.linked or at != c._timer_at:
                 heapq.heappop(heap)             # stale slot
             elif c.expires > at:
-                heapq.heappop(heap)             # timer pushed later: move its slot
-                c._timer_at = float("inf")
-                self._arm(c, c.expires)
+                self._move_first_slot(c)        # timer pushed later
             else:
                 return at
         return None
@@ -383,20 +398,22 @@ class ConnTable:
         An entry that still controls others (a template with connections) is not
         removed: it is re-armed for 60 s after the time its timer fired.
         """
-        self.now = max(self.now, now)
+        if now > self.now:                     # self.now = max(self.now, now), called per packet
+            self.now = now
         heap = self._heap
         if not heap or heap[0][0] > now:
             return []                          # nothing due: what almost every packet sees
         gone: list[IPVSConnection] = []
         while heap and heap[0][0] <= now:
-            at, _, c = heapq.heappop(heap)
+            at, _, c = heap[0]
             if not c.linked or at != c._timer_at:
-                continue                       # stale slot
-            c._timer_at = float("inf")
-            if c.expires > at:                 # re-armed later since this slot was pushed
-                self._arm(c, c.expires)
-                continue
-            self._fire(c, at, gone)
+                heapq.heappop(heap)            # stale slot
+            elif c.expires > at:
+                self._move_first_slot(c)       # re-armed later since this slot was pushed
+            else:
+                heapq.heappop(heap)
+                c._timer_at = _NEVER
+                self._fire(c, at, gone)
         return gone
 
     def _fire(self, c: IPVSConnection, at: float, gone: list[IPVSConnection]) -> None:
@@ -453,7 +470,7 @@ class ConnTable:
             return []
         at = self.now if now is None else now
         c.timeout = 0.0
-        c._timer_at = float("inf")
+        c._timer_at = _NEVER
         gone: list[IPVSConnection] = []
         c.expires = at
         self._fire(c, at, gone)

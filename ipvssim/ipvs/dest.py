@@ -20,7 +20,10 @@ class Dest:
     ``weight`` is a property: every assignment also keeps ``last_weight``
     (the latest non-zero weight, ip_vs_ctl.c __ip_vs_update_dest), which the
     mh scheduler builds its table from -- so a server edited to weight 0 keeps
-    its Maglev slots and yields "no destination available" there.
+    its Maglev slots and yields "no destination available" there.  The value
+    lives in the slot ``_weight``, which the least-connection schedulers (wlc,
+    lc, sed, nq) read directly in their per-server loops (one property call less
+    per server and new connection); assignments must go through the property.
 
     Examples
     --------

@@ -14,7 +14,7 @@ table and the schedulers; the `Flow` annotation on a packet is only written to
 from __future__ import annotations
 
 from ipvssim.ipvs import conn as ipvs_conn
-from ipvssim.dataplane.base import ADDRESSES, PORTS, DataPlane, flow_key
+from ipvssim.dataplane.base import ADDRESSES, PORTS, DataPlane
 from ipvssim.ipvs.modes import IcmpNeeded, dr, fullnat, nat, tun
 from ipvssim.ipvs.service import Service
 from ipvssim.packet import wire
@@ -55,6 +55,8 @@ class Director(DataPlane):
                 ports = svc.spec.local_ports or (fullnat.PORT_MIN, fullnat.PORT_MAX)
                 self.pools[svc.name] = fullnat.LocalAddressPool(
                     [int(a) for a in svc.spec.local_addresses], ports=ports)
+        # Where a FULLNAT reply can be addressed: its entry's laddr comes from a pool.
+        self._fullnat_addresses = frozenset(a for pool in self.pools.values() for a in pool.addresses)
         self._attach(host, ctx, cpu)
         self._expiry_at: float | None = None
         # ip_vs_conn_uses_old_conntrack() arrived in 5.9: before it, with conntrack=1, a
@@ -103,14 +105,20 @@ class Director(DataPlane):
     def packet_cost(self, pkt) -> float:
         """Per-packet CPU cost: receive + the IPVS work this packet will need."""
         costs = self.costs
-        key = flow_key(pkt.data)
-        if key is None:
+        d = pkt.data
+        # flow_key(d), inlined: this runs for every frame the director receives.
+        if len(d) < 34 or d[12] != 8 or d[13] != 0:
             return costs["rx"]
+        proto = d[23]
+        if proto != _TCP and proto != _UDP:
+            return costs["rx"]
+        saddr, daddr = ADDRESSES(d, 26)
+        sport, dport = PORTS(d, _ETH_HLEN + ((d[_ETH_HLEN] & 0x0F) << 2))
+        key = (proto, saddr, sport, daddr, dport)
         table = self.table
         conn = table.by_input.get(key) or table.by_output.get(key)
         if conn is not None:
             return costs["rx"] + costs[conn.mode]
-        proto, _, _, daddr, dport = key
         svc = self.by_key.get((proto, daddr, dport)) or self.by_key.get((proto, daddr, 0))
         if svc is not None:
             return costs["rx"] + costs.get("schedule", 0.0) + costs[svc.mode]
@@ -139,9 +147,12 @@ class Director(DataPlane):
         flags = d[l4 + 13] if proto == _TCP else 0
         key = (proto, saddr, sport, daddr, dport)
 
-        conn = table.by_output.get(key)
-        if conn is not None and conn.mode == "fullnat":
-            return self._reply(conn, pkt, flags, now)
+        if daddr in self._fullnat_addresses:
+            # Only a FULLNAT reply is looked up by its reply tuple here (a NAT reply
+            # comes through FORWARD); the set test spares the requests that lookup.
+            conn = table.by_output.get(key)
+            if conn is not None and conn.mode == "fullnat":
+                return self._reply(conn, pkt, flags, now)
 
         conn = table.by_input.get(key)
         if conn is not None:
@@ -199,31 +210,36 @@ class Director(DataPlane):
 
     def _new_connection(self, svc: Service, pkt, saddr, sport, daddr, dport, now):
         host = self.host
-        dest, template = self._schedule(svc, saddr, sport, daddr, dport, now)
+        if svc.persistent:
+            dest, template = self._schedule(svc, saddr, sport, daddr, dport, now)
+        else:
+            # _schedule() without persistence, straight to the scheduler (Service.schedule).
+            dest = svc.scheduler.schedule(svc, saddr, sport, daddr, dport)
+            template = None
         if dest is None:
             # ip_vs_leave(): no destination -> ICMP port unreachable to the client.
             host.icmp_error(pkt, wire.ICMP_DEST_UNREACH, wire.ICMP_PORT_UNREACH)
             host.drop(pkt, "ipvs-no-destination")
             return None
-        laddr = lport = None
-        if dest.mode == "fullnat":
+        mode = dest.mode
+        laddr = lport = pool = None
+        if mode == "fullnat":
             pool = self.pools.get(svc.name)
             got = pool.allocate(dest.addr, dest.port, svc.protocol) if pool is not None else None
             if got is None:
                 host.drop(pkt, "fullnat-no-local-address")
                 return None
             laddr, lport = got
-        dport_rs = dest.port if dest.mode in ("nat", "fullnat") and dest.port else dport
+        dport_rs = dest.port if (mode == "nat" or mode == "fullnat") and dest.port else dport
+        flow = pkt.flow
         conn = self.table.new(proto=svc.protocol, caddr=saddr, cport=sport, vaddr=daddr, vport=dport,
-                              daddr=dest.addr, dport=dport_rs, dest=dest, mode=dest.mode,
+                              daddr=dest.addr, dport=dport_rs, dest=dest, mode=mode,
                               laddr=laddr, lport=lport, control=template, now=now,
-                              pool=self.pools.get(svc.name) if laddr is not None else None,
-                              flow=pkt.flow)
+                              pool=pool, flow=flow)
         conn.service = svc
         self._arm_expiry()
         svc.conns += 1
         dest.conns += 1
-        flow = pkt.flow
         if flow is not None:
             flow.real_server = dest.label
             flow.director = host.name
@@ -236,7 +252,7 @@ class Director(DataPlane):
         if nxt is None or (self._expiry_at is not None and self._expiry_at <= nxt):
             return
         self._expiry_at = nxt
-        env = self.ctx.env
+        env = self.env
         ev = env.timeout(max(0.0, nxt - env.now))
         ev.callbacks.append(self._on_expiry)
 

@@ -138,6 +138,8 @@ _UDPHDR = struct.Struct("!HHHH")
 _ARP = struct.Struct("!HHBBH6sI6sI")
 _PSEUDO = struct.Struct("!IIBBH")
 _ETH_IPV4 = struct.Struct("!6s6sHBBHHHBBHII")   # Ethernet II + option-less IPv4 header
+_TOS_LEN = struct.Struct("!xBH").unpack_from     # IPv4 header: (version/IHL,) TOS, total length
+_II = struct.Struct("!II").unpack_from
 # Ethernet II + option-less IPv4 + TCP without options: the 54 bytes every segment starts with.
 _ETH_IP_TCP = struct.Struct("!6s6sHBBHHHBBHIIHHIIHHHH")
 
@@ -660,23 +662,29 @@ def ipip_encap(d, outer_src: int, outer_dst: int, ttl: int, df: bool, ident: int
     The outer TOS is copied from the inner header (RFC 2003 3.1; ip_vs_tunnel_xmit).  The
     Ethernet MACs are kept as they were: the output path sets them after its route lookup.
     """
-    inner_len = d[ETH_HLEN + 2] << 8 | d[ETH_HLEN + 3]
-    tos = d[ETH_HLEN + 1]
+    tos, inner_len = _TOS_LEN(d, ETH_HLEN)
     total = IP_HLEN + inner_len
     flags = IP_DF if df else 0
-    out = bytearray(_ETH_IPV4.pack(bytes(d[0:6]), bytes(d[6:12]), ETH_P_IP, 0x45, tos, total, ident,
-                                   flags, ttl, IPPROTO_IPIP,
-                                   ipv4_header_checksum(tos, total, ident, flags, ttl, IPPROTO_IPIP,
-                                              outer_src, outer_dst), outer_src, outer_dst))
-    out += memoryview(d)[ETH_HLEN:ETH_HLEN + inner_len]
+    # ipv4_header_checksum(), inlined (every TUN request builds one): the sum is never 0
+    # (0x4500 is in it), so its fold is 0xfffe - (sum - 1) % 0xffff.
+    csum = 0xFFFE - (0x4500 + tos + total + ident + flags + (ttl << 8 | IPPROTO_IPIP)
+                     + (outer_src >> 16) + (outer_src & 0xFFFF)
+                     + (outer_dst >> 16) + (outer_dst & 0xFFFF) - 1) % 0xFFFF
+    out = bytearray(_ETH_IPV4.pack(d[0:6], d[6:12], ETH_P_IP, 0x45, tos, total, ident, flags, ttl,
+                                   IPPROTO_IPIP, csum, outer_src, outer_dst))
+    out += d[ETH_HLEN:ETH_HLEN + inner_len]     # a slice: cheaper than a memoryview's setup
     return out
 
 
 def ipip_decap(d) -> bytearray:
     """Strip the outer IPv4 header of an IPIP frame; the inner packet follows the Ethernet header."""
     ihl = (d[ETH_HLEN] & 0x0F) << 2
-    out = bytearray(d[:ETH_HLEN])
-    out += memoryview(d)[ETH_HLEN + ihl:ETH_HLEN + _u16(d, ETH_HLEN + 2)[0]]
+    # One copy: the frame from `ihl` bytes in, so that the inner packet lands at offset 14,
+    # then the Ethernet header over the 14 bytes in front of it.
+    out = d[ihl:ETH_HLEN + _u16(d, ETH_HLEN + 2)[0]]
+    if type(out) is not bytearray:
+        out = bytearray(out)
+    out[:ETH_HLEN] = d[:ETH_HLEN]
     return out
 
 
@@ -690,37 +698,50 @@ def tcp_add_option(d, opt: bytes, l3: int = ETH_HLEN) -> bytearray:
     """
     if len(opt) & 3:
         opt = bytes(opt) + b"\x01" * (4 - (len(opt) & 3))
+    grow = len(opt)
     ihl = (d[l3] & 0x0F) << 2
     l4 = l3 + ihl
     thl = (d[l4 + 12] >> 4) << 2
-    if thl + len(opt) > TCP_MAX_HLEN:
-        raise ValueError(f"no room for a {len(opt)}-byte TCP option ({thl}-byte header)")
+    if thl + grow > TCP_MAX_HLEN:
+        raise ValueError(f"no room for a {grow}-byte TCP option ({thl}-byte header)")
     total = _u16(d, l3 + 2)[0]
-    opts = bytearray(d[l4 + TCP_HLEN:l4 + thl])
-    i = 0
-    while i < len(opts):
-        k = opts[i]
+    out = d[:l4 + thl]                           # up to the end of the existing options
+    if type(out) is not bytearray:
+        out = bytearray(out)
+    i, opts_end = l4 + TCP_HLEN, len(out)
+    while i < opts_end:
+        k = out[i]
         if k == TCPOPT_EOL:
-            opts[i:] = b"\x01" * (len(opts) - i)
+            out[i:] = b"\x01" * (opts_end - i)
             break
         if k == TCPOPT_NOP:
             i += 1
-        elif i + 1 < len(opts) and opts[i + 1] >= 2:
-            i += opts[i + 1]
+        elif i + 1 < opts_end and out[i + 1] >= 2:
+            i += out[i + 1]
         else:
             break
-    out = bytearray(d[:l4 + TCP_HLEN])
-    out += opts
     out += opt
-    out += memoryview(d)[l4 + thl:l3 + total]
-    new_total = total + len(opt)
+    out += d[l4 + thl:l3 + total]
+    new_total = total + grow
+    end = l3 + new_total
     _p16(out, l3 + 2, new_total)
+    out[l4 + 12] = (((thl + grow) >> 2) << 4) | (out[l4 + 12] & 0x0F)
+    # Both checksums from scratch: _fold(_sum16()) over the IP header, and l4_checksum()
+    # over the segment (whose UDP special case does not apply), inlined -- FULLNAT adds
+    # TOA to the first packets of every connection.  The IP header is a whole number of
+    # 16-bit words; the segment may end in an odd byte, padded with zero.
     _p16(out, l3 + 10, 0)
-    _p16(out, l3 + 10, _fold(_sum16(out, l3, l4)))
-    out[l4 + 12] = (((thl + len(opt)) >> 2) << 4) | (out[l4 + 12] & 0x0F)
+    n = int.from_bytes(out[l3:l4], "big")
+    r = n % 0xFFFF
+    _p16(out, l3 + 10, 0xFFFF - r if r else (0 if n else 0xFFFF))
     _p16(out, l4 + 16, 0)
-    _p16(out, l4 + 16, l4_checksum(_u32(out, l3 + 12)[0], _u32(out, l3 + 16)[0], IPPROTO_TCP,
-                                   out, l4, l3 + new_total))
+    n = int.from_bytes(out[l4:end], "big")
+    if (end - l4) & 1:
+        n <<= 8
+    src, dst = _II(out, l3 + 12)
+    n += _pseudo_sum(src, dst, IPPROTO_TCP, end - l4)
+    r = n % 0xFFFF
+    _p16(out, l4 + 16, 0xFFFF - r if r else (0 if n else 0xFFFF))
     return out
 
 

@@ -25,7 +25,12 @@ import struct
 from collections import deque
 from typing import Sequence
 
-from ipvssim.ipvs.modes import IcmpNeeded, decrement_ttl, rewrite_addresses
+from ipvssim.ipvs.modes import (
+    TTL_EXCEEDED,
+    IcmpNeeded,
+    decrement_ttl,
+    rewrite_addresses,
+)
 from ipvssim.packet import wire
 
 __all__ = ["request", "reply", "toa_option", "LocalAddressPool", "IcmpNeeded",
@@ -37,6 +42,11 @@ PORT_MAX = 65535
 
 _TOA = struct.Struct("!BBHI")
 _SYN_ACK = wire.TH_SYN | wire.TH_ACK
+_NO_TOA = wire.TH_SYN | wire.TH_RST        # packets DPVS never gives a TOA
+_TCP = wire.IPPROTO_TCP
+_L3 = wire.ETH_HLEN
+_TOA_LEN = wire.TCPOLEN_TOA
+_U32 = struct.Struct("!I").unpack_from
 
 
 def toa_option(cport: int, caddr: int) -> bytes:
@@ -50,33 +60,46 @@ def request(frame: bytearray, conn, route_mtu: int | None = None) -> bytearray |
     ``route_mtu``: MTU of the route to the RS; TOA is not added when it would
     push the packet past it (DPVS EDPVS_FRAG).  None = no limit.
     """
-    err = decrement_ttl(frame)
-    if err is not None:
-        return err
-    l3 = wire.ETH_HLEN
-    if frame[l3 + 9] == wire.IPPROTO_TCP and conn.fdata_seq is not None:
-        flags = wire.tcp_flags(frame, l3)
-        if (not flags & (wire.TH_SYN | wire.TH_RST)
-                and wire.tcp_ack(frame, l3) == conn.fdata_seq
-                and wire.tcp_hlen(frame, l3) + wire.TCPOLEN_TOA <= wire.TCP_MAX_HLEN
+    if frame[_L3 + 8] <= 1:                  # the TTL: decrement_ttl()'s refusal, checked first
+        return TTL_EXCEEDED
+    fdata_seq = conn.fdata_seq
+    if fdata_seq is not None and frame[_L3 + 9] == _TCP:
+        # Every client packet after the RS's SYN-ACK is looked at, and almost none gets
+        # a TOA: the TCP flags, ACK number and data offset and the IP total length are
+        # read in place (wire.tcp_flags, tcp_ack, tcp_hlen, ip_total_len inlined).
+        l4 = _L3 + ((frame[_L3] & 0x0F) << 2)
+        if (not frame[l4 + 13] & _NO_TOA
+                and _U32(frame, l4 + 8)[0] == fdata_seq
+                and ((frame[l4 + 12] >> 4) << 2) + _TOA_LEN <= wire.TCP_MAX_HLEN
                 and (route_mtu is None
-                     or wire.ip_total_len(frame, l3) + wire.TCPOLEN_TOA <= route_mtu)):
-            frame = wire.tcp_add_option(frame, toa_option(conn.cport, conn.caddr), l3)
+                     or (frame[_L3 + 2] << 8 | frame[_L3 + 3]) + _TOA_LEN <= route_mtu)):
+            decrement_ttl(frame)
+            frame = wire.tcp_add_option(frame, toa_option(conn.cport, conn.caddr), _L3)
             conn.first_ack_done = True
-    rewrite_addresses(frame, sport=conn.lport, dport=conn.dport, saddr=conn.laddr, daddr=conn.daddr)
+            rewrite_addresses(frame, sport=conn.lport, dport=conn.dport, saddr=conn.laddr,
+                              daddr=conn.daddr)
+            return frame
+    # The usual packet: TTL-1 and the rewrite in one pass.
+    rewrite_addresses(frame, sport=conn.lport, dport=conn.dport, saddr=conn.laddr, daddr=conn.daddr,
+                      dec_ttl=True)
     return frame
 
 
 def reply(frame: bytearray, conn) -> bytearray | IcmpNeeded:
     """Rewrite an RS packet back to the client in place; returns `frame` or time exceeded."""
-    err = decrement_ttl(frame)
-    if err is not None:
-        return err
-    l3 = wire.ETH_HLEN
-    if frame[l3 + 9] == wire.IPPROTO_TCP and wire.tcp_flags(frame, l3) & _SYN_ACK == _SYN_ACK:
-        conn.fdata_seq = (wire.tcp_seq(frame, l3) + 1) & 0xFFFFFFFF
-        _lower_mss(frame, l3, wire.TCPOLEN_TOA)
-    rewrite_addresses(frame, sport=conn.vport, dport=conn.cport, saddr=conn.vaddr, daddr=conn.caddr)
+    if frame[_L3 + 8] <= 1:                  # the TTL: decrement_ttl()'s refusal, checked first
+        return TTL_EXCEEDED
+    if frame[_L3 + 9] == _TCP and frame[_L3 + ((frame[_L3] & 0x0F) << 2) + 13] & _SYN_ACK == _SYN_ACK:
+        # The RS's SYN-ACK, once per connection: remember its ISN and make room for TOA.
+        decrement_ttl(frame)
+        conn.fdata_seq = (wire.tcp_seq(frame, _L3) + 1) & 0xFFFFFFFF
+        _lower_mss(frame, _L3, _TOA_LEN)
+        rewrite_addresses(frame, sport=conn.vport, dport=conn.cport, saddr=conn.vaddr,
+                          daddr=conn.caddr)
+        return frame
+    # The usual packet: TTL-1 and the rewrite in one pass.
+    rewrite_addresses(frame, sport=conn.vport, dport=conn.cport, saddr=conn.vaddr, daddr=conn.caddr,
+                      dec_ttl=True)
     return frame
 
 
@@ -140,9 +163,10 @@ class LocalAddressPool:
         for k in range(n):
             i = (self._next + k) % n
             laddr = self.addresses[i]
-            st = self._state.get((laddr, rip, rport, proto))
+            key = (laddr, rip, rport, proto)
+            st = self._state.get(key)
             if st is None:
-                st = self._state[(laddr, rip, rport, proto)] = [self.port_min, deque(), 0]
+                st = self._state[key] = [self.port_min, deque(), 0]
             if st[0] <= self.port_max:
                 port = st[0]
                 st[0] += 1

@@ -10,19 +10,17 @@ before calling ``forward_hook``).
 """
 from __future__ import annotations
 
-from ipvssim.ipvs.modes import IcmpNeeded, decrement_ttl, rewrite_addresses
+from ipvssim.ipvs.modes import IcmpNeeded, rewrite_addresses
 
 __all__ = ["request", "reply", "IcmpNeeded"]
 
 
 def request(frame: bytearray, conn) -> bytearray | IcmpNeeded:
     """DNAT to the real server in place; returns `frame`, or time exceeded at TTL <= 1."""
-    err = decrement_ttl(frame)
-    if err is not None:
-        return err
-    # tcp_dnat_handler / udp_dnat_handler: destination port, then address
-    rewrite_addresses(frame, dport=conn.dport, daddr=conn.daddr)
-    return frame
+    # TTL-1 (decrement_ttl), then tcp_dnat_handler / udp_dnat_handler: destination port,
+    # then address -- in one pass over the headers.
+    err = rewrite_addresses(frame, dport=conn.dport, daddr=conn.daddr, dec_ttl=True)
+    return frame if err is None else err
 
 
 def reply(frame: bytearray, conn) -> bytearray:

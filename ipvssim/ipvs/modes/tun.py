@@ -15,12 +15,18 @@ the outer packet without sending ICMP, whatever its DF bit.
 """
 from __future__ import annotations
 
+import struct
+
 from ipvssim.ipvs.modes import IcmpNeeded, decrement_ttl
 from ipvssim.packet import wire
 
 __all__ = ["request", "IcmpNeeded", "IPIP_OVERHEAD"]
 
 IPIP_OVERHEAD = wire.IP_HLEN          # one more IPv4 header, no options (RFC 2003 3.1)
+
+# From offset 2 of the IPv4 header: total length, (identification,) flags + fragment offset.
+_LEN_FRAG = struct.Struct("!H2xH")
+_IP_DF = wire.IP_DF
 
 
 def request(frame: bytearray, conn, outer_src: int, pmtu_disc: int = 1, route_mtu: int = 1500,
@@ -35,11 +41,12 @@ def request(frame: bytearray, conn, outer_src: int, pmtu_disc: int = 1, route_mt
     err = decrement_ttl(frame)
     if err is not None:
         return err
-    l3 = wire.ETH_HLEN
-    inner_len = wire.ip_total_len(frame, l3)
-    df = wire.ip_df(frame, l3)
+    # The IP total length and DF, in one read (wire.ip_total_len and ip_df).
+    inner_len, frag = _LEN_FRAG.unpack_from(frame, wire.ETH_HLEN + 2)
+    df = (frag & _IP_DF) != 0
     mtu = route_mtu - IPIP_OVERHEAD
     if pmtu_disc and df and inner_len > mtu:
         return IcmpNeeded(wire.ICMP_DEST_UNREACH, wire.ICMP_FRAG_NEEDED, mtu)
-    return wire.ipip_encap(frame, outer_src, conn.daddr, ttl=frame[l3 + 8], df=df,
-                           ident=0 if df else ident)
+    # The outer TTL is the inner one after the decrement.
+    return wire.ipip_encap(frame, outer_src, conn.daddr, frame[wire.ETH_HLEN + 8], df,
+                           0 if df else ident)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ipvssim.ipvs.dest import Dest
-from ipvssim.ipvs.schedulers.common import Scheduler, ServiceView, overhead
+from ipvssim.ipvs.schedulers.common import Scheduler, ServiceView
 
 __all__ = ["LCScheduler"]
 
@@ -16,9 +16,11 @@ class LCScheduler(Scheduler):
         least = None
         loh = 0
         for d in service.dests:
-            if d.overloaded or d.weight == 0:
+            # Per new connection and server: Dest._weight is the weight property without
+            # its call, and the overhead() of common.py is computed in place.
+            if d.overloaded or d._weight == 0:
                 continue
-            doh = overhead(d)
+            doh = (d.activeconns << 8) + d.inactconns
             if least is None or doh < loh:
                 least, loh = d, doh
         return least

@@ -14,13 +14,15 @@ class NQScheduler(Scheduler):
     def schedule(self, service: ServiceView, saddr: int, sport: int, daddr: int,
                  dport: int) -> Dest | None:
         least = None
-        loh = 0
+        loh = lw = 0
         for d in service.dests:
-            if d.overloaded or not d.weight:
+            # Per new connection and server: Dest._weight is the weight property without its call.
+            w = d._weight
+            if d.overloaded or not w:
                 continue
             doh = d.activeconns + 1
             if d.activeconns == 0:
                 return d
-            if least is None or loh * d.weight > doh * least.weight:
-                least, loh = d, doh
+            if least is None or loh * w > doh * lw:
+                least, loh, lw = d, doh, w
         return least

@@ -13,10 +13,11 @@ class SEDScheduler(Scheduler):
 
     def schedule(self, service: ServiceView, saddr: int, sport: int, daddr: int,
                  dport: int) -> Dest | None:
+        # Per new connection and server: Dest._weight is the weight property without its call.
         it = iter(service.dests)
         for d in it:
-            if not d.overloaded and d.weight > 0:
-                least, loh = d, d.activeconns + 1
+            if not d.overloaded and d._weight > 0:
+                least, loh, lw = d, d.activeconns + 1, d._weight
                 break
         else:
             return None
@@ -24,6 +25,7 @@ class SEDScheduler(Scheduler):
             if d.overloaded:
                 continue
             doh = d.activeconns + 1
-            if loh * d.weight > doh * least.weight:
-                least, loh = d, doh
+            w = d._weight
+            if loh * w > doh * lw:
+                least, loh, lw = d, doh, w
         return least

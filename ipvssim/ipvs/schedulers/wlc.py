@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ipvssim.ipvs.dest import Dest
-from ipvssim.ipvs.schedulers.common import Scheduler, ServiceView, overhead
+from ipvssim.ipvs.schedulers.common import Scheduler, ServiceView
 
 __all__ = ["WLCScheduler", "weighted_least"]
 
@@ -13,20 +13,24 @@ def weighted_least(dests: list[Dest]) -> Dest | None:
     Shared with lblc/lblcr, whose fallback (__ip_vs_lblc_schedule) is this loop.
     Only the first candidate must have weight > 0: a later weight-0 server can
     never satisfy ``loh * 0 > doh * w``.
+
+    Run for every new connection: the loop reads ``Dest._weight`` (the ``weight``
+    property without its call) and computes `overhead` in place.
     """
     it = iter(dests)
     for d in it:
-        if not d.overloaded and d.weight > 0:
-            least, loh = d, overhead(d)
+        if not d.overloaded and d._weight > 0:
+            least, loh, lw = d, (d.activeconns << 8) + d.inactconns, d._weight
             break
     else:
         return None
     for d in it:
         if d.overloaded:
             continue
-        doh = overhead(d)
-        if loh * d.weight > doh * least.weight:
-            least, loh = d, doh
+        doh = (d.activeconns << 8) + d.inactconns
+        w = d._weight
+        if loh * w > doh * lw:
+            least, loh, lw = d, doh, w
     return least
 
 
