@@ -363,7 +363,7 @@ class Host:
                 self.drop(self._new_packet(frame, flow), "no-route")
                 return None
             iface, nexthop, rsrc = res
-        self._ip_id = ident = (self._ip_id + 1) & 0xFFFF
+        ident = self.next_ip_id()
         # Ethernet + IPv4 headers packed at once, then the payload appended: the same
         # bytes as ethernet_frame(ipv4_packet(...)) without the two intermediate copies.
         if src is None:
