@@ -391,10 +391,6 @@ class TcpSocket:
         diff = (seq - self.irs - self.rcv_nxt) & _MASK
         return self.rcv_nxt + (diff - (1 << 32) if diff >= _HALF else diff)
 
-    def _snd_off(self, ack: int) -> int:
-        diff = (ack - self.iss - self.snd_una) & _MASK
-        return self.snd_una + (diff - (1 << 32) if diff >= _HALF else diff)
-
     def _segment(self, d, l3: int, l4: int, seq: int, ack: int, thl: int, flags: int) -> None:
         """Process one segment addressed to this socket (RFC 9293 3.10.7, simplified);
         the header fields come as TcpStack.receive read them (`thl`: header length)."""
@@ -432,7 +428,7 @@ class TcpSocket:
             self._ack_now()
             return
         snd_una = self.snd_una
-        diff = (ack - self.iss - snd_una) & _MASK        # _snd_off(ack), inlined
+        diff = (ack - self.iss - snd_una) & _MASK        # ack as an offset, unwrapped near snd_una
         ack_off = snd_una + (diff - (1 << 32) if diff >= _HALF else diff)
         if state == SYN_RECV:
             if ack_off != 1:
