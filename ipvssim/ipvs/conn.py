@@ -293,12 +293,7 @@ class ConnTable:
         self.count += 1
         self.created += 1
         self.now = now
-        # _arm(c, now + c.timeout) for an entry that has no heap slot yet: always a push.
-        when = now + c.timeout
-        c.expires = when
-        c._timer_at = when
-        self._seq += 1
-        heapq.heappush(self._heap, (when, self._seq, c))
+        self._arm(c, now + c.timeout)
 
     # -- lookups -------------------------------------------------------------------------------
     def in_get(self, proto: int, saddr: int, sport: int, daddr: int, dport: int) -> IPVSConnection | None:

@@ -82,19 +82,14 @@ class CpuModel:
         `now` must not decrease between calls (simulated time).
         """
         busy = self.busy_until
-        if self.cores == 1:
-            k, free_at = 0, busy[0]         # min() and index() of one element, without the calls
-        else:
-            free_at = min(busy)
-            k = busy.index(free_at)         # the core that frees up first, lowest index on ties
+        free_at = min(busy)
+        k = busy.index(free_at)             # the core that frees up first, lowest index on ties
         start = free_at if free_at > now else now
         if start > now:
-            waiting = self._waiting
-            while waiting and waiting[0] <= now:     # self.waiting(now), inlined
-                waiting.popleft()
-            if len(waiting) >= self.backlog:
+            if self.waiting(now) >= self.backlog:
                 self.dropped += 1
                 return None
+            waiting = self._waiting
             waiting.append(start)
             if len(waiting) > self.max_waiting:
                 self.max_waiting = len(waiting)

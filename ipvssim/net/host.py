@@ -384,7 +384,7 @@ class Host:
         obs = self.ctx.observer
         if obs.tracing:
             obs.step_at_transmit(pkt, self.name, iface.name, "sent")
-        self._output_via(pkt, iface, nexthop)
+        self.output_via(pkt, iface, nexthop)
         return pkt
 
     def output(self, pkt, nexthop_dst: int | None = None, ignore_df: bool = False) -> None:
@@ -396,19 +396,16 @@ class Host:
         """
         dst = ip_dst(pkt.data) if nexthop_dst is None else nexthop_dst
         if self.is_local(dst):
-            self._output_via(pkt, self.lo, dst, ignore_df)
+            self.output_via(pkt, self.lo, dst, ignore_df)
             return
         res = self._resolve(dst)
         if res is None:
             self.drop(pkt, "no-route")
             return
-        self._output_via(pkt, res[0], res[1], ignore_df)
+        self.output_via(pkt, res[0], res[1], ignore_df)
 
     def output_via(self, pkt, iface: Interface, nexthop: int, ignore_df: bool = False) -> None:
         """`output` on a route already looked up (`output_route`): MTU, neighbour, transmit."""
-        self._output_via(pkt, iface, nexthop, ignore_df)
-
-    def _output_via(self, pkt, iface: Interface, nexthop: int, ignore_df: bool = False) -> None:
         d = pkt.data
         if (d[16] << 8 | d[17]) > iface.mtu:          # the IP total length (ETH_HLEN + 2)
             if ip_df(d) and not ignore_df:
@@ -419,13 +416,6 @@ class Host:
             for p in self._fragment(pkt, iface.mtu):
                 self._to_device(p, iface, nexthop)
             return
-        # _to_device(), inlined for the common case (every packet a host sends or forwards).
-        if iface.is_ether:
-            hh = iface.neigh_hh.get(nexthop)
-            if hh is not None:
-                d[0:12] = hh
-                iface.transmit(pkt)
-                return
         self._to_device(pkt, iface, nexthop)
 
     def _to_device(self, pkt, iface: Interface, nexthop: int) -> None:
@@ -655,7 +645,7 @@ class Host:
         obs = self.ctx.observer
         if obs.tracing:
             obs.step_at_transmit(pkt, self.name, out.name, "forwarded")
-        self._output_via(pkt, out, nexthop)
+        self.output_via(pkt, out, nexthop)
 
     def _local_deliver(self, iface: Interface, pkt) -> None:
         """ip_local_deliver(): reassemble, LOCAL_IN hook, protocol handler."""

@@ -354,10 +354,9 @@ class TcpSocket:
         end = self.data_end if self.fin_off is None else self.fin_off + 1
         wnd = min(self.cwnd, RCV_WINDOW)
         now = self.env.now
-        mss = self.mss
         while self.snd_nxt < end:
             off = self.snd_nxt
-            n = min(mss, self.data_end - off) if off < self.data_end else 0    # _data_len(off)
+            n = self._data_len(off)
             # Whole segments only (no silly small ones), but always one when nothing is in
             # flight; a lone FIN goes regardless of cwnd (tcp_cwnd_test).
             if n and off > self.snd_una and off + n - self.snd_una > wnd:
@@ -401,9 +400,7 @@ class TcpSocket:
             return
         plen = (d[l3 + 2] << 8 | d[l3 + 3]) - (l4 - l3) - thl
         fin = flags & TH_FIN
-        rcv_nxt = self.rcv_nxt
-        diff = (seq - self.irs - rcv_nxt) & _MASK        # _rcv_off(seq), inlined
-        seq_off = rcv_nxt + (diff - (1 << 32) if diff >= _HALF else diff)
+        seq_off = self._rcv_off(seq)
         if flags & TH_RST:
             # RFC 9293: a reset is valid when its sequence number is in the window.
             if self.rcv_nxt <= seq_off < self.rcv_nxt + RCV_WINDOW:

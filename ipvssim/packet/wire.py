@@ -665,11 +665,7 @@ def ipip_encap(d, outer_src: int, outer_dst: int, ttl: int, df: bool, ident: int
     tos, inner_len = _TOS_LEN(d, ETH_HLEN)
     total = IP_HLEN + inner_len
     flags = IP_DF if df else 0
-    # ipv4_header_checksum(), inlined (every TUN request builds one): the sum is never 0
-    # (0x4500 is in it), so its fold is 0xfffe - (sum - 1) % 0xffff.
-    csum = 0xFFFE - (0x4500 + tos + total + ident + flags + (ttl << 8 | IPPROTO_IPIP)
-                     + (outer_src >> 16) + (outer_src & 0xFFFF)
-                     + (outer_dst >> 16) + (outer_dst & 0xFFFF) - 1) % 0xFFFF
+    csum = ipv4_header_checksum(tos, total, ident, flags, ttl, IPPROTO_IPIP, outer_src, outer_dst)
     out = bytearray(_ETH_IPV4.pack(d[0:6], d[6:12], ETH_P_IP, 0x45, tos, total, ident, flags, ttl,
                                    IPPROTO_IPIP, csum, outer_src, outer_dst))
     out += d[ETH_HLEN:ETH_HLEN + inner_len]     # a slice: cheaper than a memoryview's setup
@@ -726,22 +722,12 @@ def tcp_add_option(d, opt: bytes, l3: int = ETH_HLEN) -> bytearray:
     end = l3 + new_total
     _p16(out, l3 + 2, new_total)
     out[l4 + 12] = (((thl + grow) >> 2) << 4) | (out[l4 + 12] & 0x0F)
-    # Both checksums from scratch: _fold(_sum16()) over the IP header, and l4_checksum()
-    # over the segment (whose UDP special case does not apply), inlined -- FULLNAT adds
-    # TOA to the first packets of every connection.  The IP header is a whole number of
-    # 16-bit words; the segment may end in an odd byte, padded with zero.
+    # Both checksums from scratch.
     _p16(out, l3 + 10, 0)
-    n = int.from_bytes(out[l3:l4], "big")
-    r = n % 0xFFFF
-    _p16(out, l3 + 10, 0xFFFF - r if r else (0 if n else 0xFFFF))
+    _p16(out, l3 + 10, _fold(_sum16(out, l3, l4)))
     _p16(out, l4 + 16, 0)
-    n = int.from_bytes(out[l4:end], "big")
-    if (end - l4) & 1:
-        n <<= 8
     src, dst = _II(out, l3 + 12)
-    n += _pseudo_sum(src, dst, IPPROTO_TCP, end - l4)
-    r = n % 0xFFFF
-    _p16(out, l4 + 16, 0xFFFF - r if r else (0 if n else 0xFFFF))
+    _p16(out, l4 + 16, l4_checksum(src, dst, IPPROTO_TCP, out, l4, end))
     return out
 
 

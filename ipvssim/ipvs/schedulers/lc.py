@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ipvssim.ipvs.dest import Dest
-from ipvssim.ipvs.schedulers.common import Scheduler, ServiceView
+from ipvssim.ipvs.schedulers.common import Scheduler, ServiceView, overhead
 
 __all__ = ["LCScheduler"]
 
@@ -16,11 +16,10 @@ class LCScheduler(Scheduler):
         least = None
         loh = 0
         for d in service.dests:
-            # Per new connection and server: Dest._weight is the weight property without
-            # its call, and the overhead() of common.py is computed in place.
+            # Per new connection and server: Dest._weight is the weight property without its call.
             if d.overloaded or d._weight == 0:
                 continue
-            doh = (d.activeconns << 8) + d.inactconns
+            doh = overhead(d)
             if least is None or doh < loh:
                 least, loh = d, doh
         return least

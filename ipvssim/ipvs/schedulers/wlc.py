@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ipvssim.ipvs.dest import Dest
-from ipvssim.ipvs.schedulers.common import Scheduler, ServiceView
+from ipvssim.ipvs.schedulers.common import Scheduler, ServiceView, overhead
 
 __all__ = ["WLCScheduler", "weighted_least"]
 
@@ -15,19 +15,19 @@ def weighted_least(dests: list[Dest]) -> Dest | None:
     never satisfy ``loh * 0 > doh * w``.
 
     Run for every new connection: the loop reads ``Dest._weight`` (the ``weight``
-    property without its call) and computes `overhead` in place.
+    property without its call).
     """
     it = iter(dests)
     for d in it:
         if not d.overloaded and d._weight > 0:
-            least, loh, lw = d, (d.activeconns << 8) + d.inactconns, d._weight
+            least, loh, lw = d, overhead(d), d._weight
             break
     else:
         return None
     for d in it:
         if d.overloaded:
             continue
-        doh = (d.activeconns << 8) + d.inactconns
+        doh = overhead(d)
         w = d._weight
         if loh * w > doh * lw:
             least, loh, lw = d, doh, w
