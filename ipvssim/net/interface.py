@@ -73,8 +73,8 @@ class Interface:
         This interface's `conf/NAME/` values; the host combines them with `conf/all/`.
     """
 
-    __slots__ = ("ctx", "name", "kind", "mac", "mtu", "sysctl", "addresses", "host", "port",
-                 "capture", "is_ether", "neigh_hh")
+    __slots__ = ("ctx", "name", "kind", "mac", "mtu", "_sysctl", "rp_filter", "addresses", "host",
+                 "port", "capture", "is_ether", "neigh_hh")
 
     def __init__(self, ctx, name: str, kind: str = "ether", mac: bytes | None = None,
                  mtu: int | None = None, sysctl: SysctlSpec | None = None):
@@ -90,14 +90,29 @@ class Interface:
         if mtu is None:
             mtu = {"ether": DEFAULT_MTU, "loopback": LOOPBACK_MTU, "ipip": IPIP_MTU}[kind]
         self.mtu = mtu
+        self.host = None              # set by Host.add_interface
         self.sysctl = sysctl or SysctlSpec()
         self.addresses: list[IfAddress] = []
-        self.host = None              # set by Host.add_interface
         self.port = None              # set by Segment.attach (ether only)
         self.capture = None           # set when the host is known (observer's list)
         # Resolved neighbours on this link: next hop -> its MAC + ours, the 12 bytes an
         # output frame starts with (kept by the host's NeighbourTable).
         self.neigh_hh: dict[int, bytes] = {}
+
+    @property
+    def sysctl(self) -> SysctlSpec:
+        return self._sysctl
+
+    @sysctl.setter
+    def sysctl(self, value: SysctlSpec) -> None:
+        self._sysctl = value
+        self.sysctl_changed()
+
+    def sysctl_changed(self) -> None:
+        """Recompute `rp_filter`, the effective value (max of conf/all and this
+        interface's) the receive path reads for every packet: on a change of either."""
+        host = self.host
+        self.rp_filter = host.conf(self, "rp_filter") if host is not None else (self._sysctl.rp_filter or 0)
 
     def __repr__(self) -> str:
         return f"<Interface {self.host.name if self.host else '?'}:{self.name} {self.kind}>"
@@ -177,7 +192,8 @@ class Interface:
             self.capture.append((ctx.env.now, bytes(pkt.data)))
         d = pkt.data
         # NIC MAC filter: our unicast address, broadcast or multicast (group bit).
-        if not (d[0] & 1) and d[0:6] != self.mac:
+        # (startswith compares in place; a d[0:6] slice would copy first.)
+        if not (d[0] & 1 or d.startswith(self.mac)):
             self.host.drop(pkt, "mac-filter", self.name)
             return
         self.host.receive(self, pkt)

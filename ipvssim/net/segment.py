@@ -62,7 +62,7 @@ class TxQueue:
     """
 
     __slots__ = ("segment", "busy", "waiting", "arrive", "lost", "drop", "ifname", "limit",
-                 "bandwidth", "delay", "loss", "_env", "_heap", "_eid")
+                 "bandwidth", "delay", "loss", "_env", "_heap", "_eid", "_on_arrival", "_on_loss")
 
     def __init__(self, segment: "Segment", arrive, drop, ifname: str):
         self.segment = segment
@@ -72,6 +72,11 @@ class TxQueue:
         self.drop = drop                  # whose books a full queue drops on: (pkt, reason, iface)
         self.ifname = ifname
         self.lost = segment._lost_on_link
+        # The callback lists of this queue's events, made once: the event loop (simpy's
+        # and Simulation._run) takes an event's list and iterates it without changing
+        # it, and nothing else sees these events, so every frame's event can share one.
+        self._on_arrival = [arrive]
+        self._on_loss = [self.lost]
         self.limit = segment.queue
         self.bandwidth = segment.bandwidth
         self.delay = segment.delay
@@ -98,10 +103,10 @@ class TxQueue:
         ev = Wake()
         if self.loss > 0 and self.segment.rng.random() < self.loss:
             ev._value = (self.ifname, pkt)
-            ev.callbacks = [self.lost]
+            ev.callbacks = self._on_loss
         else:
             ev._value = pkt
-            ev.callbacks = [self.arrive]
+            ev.callbacks = self._on_arrival
         # now + (arrival - now): the time env.timeout(arrival - now) gave (float rounding).
         heappush(self._heap, (now + (finish + self.delay - now), NORMAL, next(self._eid), ev))
 

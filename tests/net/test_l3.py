@@ -209,6 +209,32 @@ def test_loose_or_no_rp_filter_accepts_it_and_replies_directly(all_rp, eth1_rp):
     assert frames(ctx, "s", "eth0")[-1][1] == f
 
 
+@pytest.mark.parametrize("change", ["host", "interface"])
+def test_rp_filter_set_between_two_pings_applies_to_the_second(change):
+    # The receive path reads the effective rp_filter the interface keeps: replacing
+    # conf/all or conf/eth1 must update it for the very next packet (and back again).
+    ctx = new_ctx()
+    a, s = asymmetric(ctx)
+    replies, cb = pinger()
+    a.ping(ip("10.0.2.3"), seq=1, on_reply=cb)
+    run(ctx)
+    strict = SysctlSpec(rp_filter=1)
+    if change == "host":
+        s.sysctl = strict
+    else:
+        s.interfaces["eth1"].sysctl = strict
+    a.ping(ip("10.0.2.3"), seq=2, on_reply=cb)
+    run(ctx)
+    if change == "host":
+        s.sysctl = SysctlSpec()
+    else:
+        s.interfaces["eth1"].sysctl = SysctlSpec(rp_filter=2)
+    a.ping(ip("10.0.2.3"), seq=3, on_reply=cb)
+    run(ctx)
+    assert [seq for seq, _ in replies] == [1, 3]
+    assert ctx.ledger.drops[("s", "rp_filter")] == 1
+
+
 # --- ARP sysctls ------------------------------------------------------------------------------------
 
 def vip_on_lo(ctx, arp_ignore=None, arp_announce=None):
