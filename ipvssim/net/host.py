@@ -428,22 +428,17 @@ class Host:
                 self.drop(pkt, "frag-needed", iface.name)
                 return
             for p in self._fragment(pkt, iface.mtu):
-                self._to_device(p, iface, nexthop)
+                self.output_via(p, iface, nexthop)     # each fragment fits
             return
-        self._to_device(pkt, iface, nexthop)
-
-    def _to_device(self, pkt, iface: Interface, nexthop: int) -> None:
         if iface.is_ether:
             hh = iface.neigh_hh.get(nexthop)
-            if hh is not None:
-                # A resolved neighbour: its Ethernet addresses straight onto the frame
-                # (the kernel's neigh_hh_output fast path); else resolve first.
-                _PUT_HH(pkt.data, 0, hh)
-                iface.transmit(pkt)
-            else:
-                self.neigh.output(iface, nexthop, pkt)
-        else:
-            iface.transmit(pkt)
+            if hh is None:
+                self.neigh.output(iface, nexthop, pkt)  # resolve first (ARP), then transmit
+                return
+            # A resolved neighbour: its Ethernet addresses straight onto the frame (the
+            # kernel's neigh_hh_output fast path).
+            _PUT_HH(d, 0, hh)
+        iface.transmit(pkt)
 
     def _fragment(self, pkt, mtu: int) -> list:
         """Split pkt; the original packet carries the first fragment, new packets the rest."""

@@ -182,10 +182,9 @@ class Interface:
         """A frame ends at this interface on its host's books (the NIC queue was full)."""
         self.host.drop(pkt, reason, ifname)
 
-    def arrived(self, ev) -> None:
-        """A frame arrived from the wire: the callback of the link's arrival event, whose
-        value is the packet (the Port schedules it; one call per hop, no wrapper)."""
-        pkt = ev._value
+    def arrived(self, pkt) -> None:
+        """A frame arrived from the wire: the callback of the link's arrival event, which
+        is the packet itself (the Port schedules it; one call per hop, no wrapper)."""
         ctx = self.ctx
         ctx.hops += 1
         if self.capture is not None:

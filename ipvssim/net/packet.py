@@ -11,7 +11,13 @@ __all__ = ["Packet"]
 
 class Packet:
     # __slots__: one of these exists per frame in flight; keep them small and fast.
-    __slots__ = ("data", "pid", "flow", "path", "origin", "fate", "born", "parent")
+    __slots__ = ("data", "pid", "flow", "path", "origin", "fate", "born", "parent", "callbacks")
+
+    # A frame on a link is its own arrival event: the event loop needs only `callbacks`
+    # and `_ok` of what it steps (see net.events.Wake), and a frame crosses one link at
+    # a time, so it can stand on the heap itself instead of a new event per link.
+    # `callbacks` is set only then (net.segment.TxQueue.put); the loop clears it.
+    _ok = True
 
     def __init__(self, data: bytearray, pid: int, origin: str, born: float, flow=None, parent: int | None = None):
         self.data = data          # full Ethernet frame

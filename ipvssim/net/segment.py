@@ -55,8 +55,8 @@ class TxQueue:
     """One direction of a link: a drop-tail transmit queue, serialization and propagation.
 
     An analytic busy-until time instead of a process: a frame starts at max(now, busy),
-    and one event carries it to the far end, `arrive(ev)` with the packet as the
-    event's value.  `waiting` holds the start times of frames queued but not yet on
+    and one event carries it to the far end: `arrive(pkt)`, the packet being the event
+    (see `Packet`; a lost frame's event is a `Wake`).  `waiting` holds the start times of frames queued but not yet on
     the wire (all of them are <= `busy`, so an idle queue has none that matter).
     The link's parameters are the segment's, copied here: they are fixed for a run.
     """
@@ -68,7 +68,7 @@ class TxQueue:
         self.segment = segment
         self.busy = 0.0                   # serialization of the last frame queued ends at
         self.waiting: deque[float] = deque()
-        self.arrive = arrive              # the far end's callback(ev)
+        self.arrive = arrive              # the far end's callback(pkt)
         self.drop = drop                  # whose books a full queue drops on: (pkt, reason, iface)
         self.ifname = ifname
         self.lost = segment._lost_on_link
@@ -100,12 +100,12 @@ class TxQueue:
         else:
             start = now                   # idle: every frame that waited is on its way
         self.busy = finish = start + len(pkt.data) * 8 / self.bandwidth
-        ev = Wake()
         if self.loss > 0 and self.segment.rng.random() < self.loss:
+            ev = Wake()
             ev._value = (self.ifname, pkt)
             ev.callbacks = self._on_loss
         else:
-            ev._value = pkt
+            ev = pkt                      # the frame is its own arrival event (see Packet)
             ev.callbacks = self._on_arrival
         # now + (arrival - now): the time env.timeout(arrival - now) gave (float rounding).
         heappush(self._heap, (now + (finish + self.delay - now), NORMAL, next(self._eid), ev))
@@ -195,9 +195,8 @@ class Segment:
         if obs.tracing:
             obs.step(pkt, self.name, iface, "dropped", reason)
 
-    def _at_switch(self, ingress: Port, ev) -> None:
+    def _at_switch(self, ingress: Port, pkt) -> None:
         """A frame reached the switch from `ingress`: learn its source, forward or flood it."""
-        pkt = ev._value
         self.frames += 1
         dst, src = _MACS(pkt.data)
         if not src[0] & 1:
