@@ -13,7 +13,10 @@ from simpy.events import NORMAL
 
 __all__ = ["Wake", "call_later", "FarEvents", "FAR_DELAY"]
 
-FAR_DELAY = 0.1     # s: timers at least this far ahead are kept off the main heap
+# s: timers at least this far ahead are kept off the main heap.  Every TCP timer is
+# (delayed ACK 40 ms, RTO >= 200 ms, TIME_WAIT 60 s); what a hop schedules is not
+# (link and CPU delays: micro- to milliseconds).
+FAR_DELAY = 0.01
 
 
 class Wake:
@@ -43,9 +46,9 @@ def call_later(env, delay: float, value, callback) -> Wake:
 
 
 class FarEvents:
-    """Events scheduled far ahead -- TCP's retransmission and TIME_WAIT timers -- kept
-    on a heap of their own, so that simpy's heap holds little more than the frames in
-    flight.
+    """Events scheduled far ahead -- TCP's delayed-ACK, retransmission and TIME_WAIT
+    timers -- kept on a heap of their own, so that simpy's heap holds little more than
+    the frames in flight.
 
     Why: a busy run has thousands of such timers pending (most re-armed or made
     stale before they are due) and every hop's push and pop on the main heap would
