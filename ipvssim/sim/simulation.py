@@ -6,6 +6,7 @@ import time
 from heapq import heapify, heappop, heappush
 from dataclasses import dataclass, field, replace
 
+from ipvssim.net.app import ServerApp, tcp_client, udp_client
 from ipvssim.net.context import SimContext
 from ipvssim.net.events import Wake
 from ipvssim.net.flow import Flow
@@ -121,7 +122,6 @@ class Simulation:
     def _build(self) -> None:
         from ipvssim.dataplane.iptables import IptablesDirector
         from ipvssim.ipvs.director import Director
-        from ipvssim.net.app import ServerApp
         from ipvssim.net.host import Host
         from ipvssim.net.segment import Segment
 
@@ -157,7 +157,6 @@ class Simulation:
         raise KeyError(service_name)
 
     def _open_connection(self, host, flow: Flow, spec) -> None:
-        from ipvssim.net.app import tcp_client, udp_client
         dst = int(spec.dst)
         if spec.protocol == "tcp":
             tcp_client(host, dst, spec.port, spec.request, spec.response, flow, self._flow_done,
