@@ -544,7 +544,7 @@ class Host:
             obs.step(pkt, self.name, iface.name, "received")
         cpu = self.cpu
         if cpu is not None and iface.is_ether:
-            now = self.env.now
+            now = self.env._now
             cost = self.cpu_cost(pkt) if self.cpu_cost is not None else self.cpu_costs["rx"]
             done = cpu.reserve(now, cost)
             if done is None:

@@ -161,7 +161,7 @@ class Interface:
             host.drop(pkt, "mtu-exceeded", self.name)
             return
         if self.capture is not None:
-            self.capture.append((self.ctx.env.now, bytes(pkt.data)))
+            self.capture.append((self.ctx.env._now, bytes(pkt.data)))
         if self.is_ether:
             if self.port is None:
                 host.drop(pkt, "no-carrier", self.name)
@@ -188,7 +188,7 @@ class Interface:
         ctx = self.ctx
         ctx.hops += 1
         if self.capture is not None:
-            self.capture.append((ctx.env.now, bytes(pkt.data)))
+            self.capture.append((ctx.env._now, bytes(pkt.data)))
         d = pkt.data
         # NIC MAC filter: our unicast address, broadcast or multicast (group bit).
         # (startswith compares in place; a d[0:6] slice would copy first.)
