@@ -70,11 +70,14 @@ CLOSE_WAIT, LAST_ACK = "CLOSE_WAIT", "LAST_ACK"
 
 _SEND_STATES = frozenset({ESTABLISHED, CLOSE_WAIT, FIN_WAIT1, LAST_ACK, CLOSING})
 _RECV_STATES = frozenset({ESTABLISHED, FIN_WAIT1, FIN_WAIT2})
+_RST_SYN_ACK = TH_RST | TH_SYN | TH_ACK
 _MASK = 0xFFFFFFFF
 _HALF = 1 << 31
 _HH = struct.Struct("!HH")
 _II = struct.Struct("!II")
 _TCP_FIELDS = struct.Struct("!HHIIBB")     # ports, seq, ack, data offset, flags: one read per segment
+# The IP total length and addresses too, when no IP options lie between: one read.
+_IP_TCP_FIELDS = struct.Struct("!H8xIIHHIIBB")
 _I = struct.Struct("!I")
 _H = struct.Struct("!H")
 
@@ -125,7 +128,7 @@ class Timer:
         self._ev = None
         if self.deadline is None:
             return
-        remaining = self.deadline - self.env.now
+        remaining = self.deadline - self.env._now
         # Deadlines set as now+delay can differ from the event time by a rounding ulp.
         if remaining > 1e-12:
             self._schedule(remaining)
@@ -281,13 +284,15 @@ class TcpSocket:
     def _emit(self, seq_off: int, flags: int, paylen: int = 0, head: bytes = b"",
               options: bytes = b"") -> None:
         """Send one segment: `paylen` payload bytes, `head` then zeros."""
+        # seq and ack as offsets plus the initial numbers: frame() and tcp_segment() wrap them
+        # to 32 bits.
         ack = 0
         if flags & TH_ACK:
-            ack = (self.irs + self.rcv_nxt) & _MASK
+            ack = self.irs + self.rcv_nxt
             self.unacked = 0
             self.dack.deadline = None   # dack.cancel(): this segment carries the ACK
         self.segs_out += 1
-        seq = (self.iss + seq_off) & _MASK
+        seq = self.iss + seq_off
         host = self.host
         # The route toward the peer, kept until the host's routes or addresses change
         # (the kernel's sk_dst_cache): no lookup per segment.
@@ -352,8 +357,12 @@ class TcpSocket:
         if self.state not in _SEND_STATES:
             return
         end = self.data_end if self.fin_off is None else self.fin_off + 1
-        wnd = min(self.cwnd, RCV_WINDOW)
-        now = self.env.now
+        if self.snd_nxt >= end:
+            return                      # nothing new (most calls: an ACK of what is in flight)
+        wnd = self.cwnd
+        if wnd > RCV_WINDOW:
+            wnd = RCV_WINDOW
+        now = self.env._now
         while self.snd_nxt < end:
             off = self.snd_nxt
             n = self._data_len(off)
@@ -379,10 +388,15 @@ class TcpSocket:
 
     def _data_len(self, off: int) -> int:
         """Data bytes in a segment starting at sequence offset `off`: up to one MSS."""
-        return min(self.mss, self.data_end - off) if off < self.data_end else 0
+        n = self.data_end - off
+        if n <= 0:
+            return 0
+        mss = self.mss
+        return mss if n > mss else n
 
     def _current_rto(self) -> float:
-        return min(self.rto * (1 << self.backoff), TCP_RTO_MAX)
+        rto = self.rto * (1 << self.backoff)
+        return TCP_RTO_MAX if rto > TCP_RTO_MAX else rto
 
     # --- segment input -----------------------------------------------------------------------
 
@@ -390,34 +404,32 @@ class TcpSocket:
         diff = (seq - self.irs - self.rcv_nxt) & _MASK
         return self.rcv_nxt + (diff - (1 << 32) if diff >= _HALF else diff)
 
-    def _segment(self, d, l3: int, l4: int, seq: int, ack: int, thl: int, flags: int) -> None:
+    def _segment(self, d, l4: int, seq: int, ack: int, thl: int, flags: int, plen: int) -> None:
         """Process one segment addressed to this socket (RFC 9293 3.10.7, simplified);
-        the header fields come as TcpStack.receive read them (`thl`: header length)."""
+        the header fields come as TcpStack.receive read them (`thl`: header length,
+        `plen`: payload length)."""
         self.segs_in += 1
         state = self.state
         if state == SYN_SENT:
-            self._syn_sent(d, l3, l4, flags, seq, ack)
+            self._syn_sent(d, l4, flags, seq, ack)
             return
-        plen = (d[l3 + 2] << 8 | d[l3 + 3]) - (l4 - l3) - thl
         fin = flags & TH_FIN
         seq_off = self._rcv_off(seq)
-        if flags & TH_RST:
-            # RFC 9293: a reset is valid when its sequence number is in the window.
-            if self.rcv_nxt <= seq_off < self.rcv_nxt + RCV_WINDOW:
-                # TIME_WAIT is simply ended (Linux, tcp_rfc1337 = 0); a SYN_RECV child was
-                # never accepted, so nobody is told.
-                self._finish(None if state in (TIME_WAIT, SYN_RECV) else "reset")
-            return
-        if flags & TH_SYN:
-            if state == SYN_RECV and seq == self.irs:
-                self.retrans += 1
-                self._send_syn()        # the client's SYN was retransmitted: our SYN-ACK was lost
-            else:
-                self._ack_now()    # challenge ACK (RFC 5961 4)
-            return
-        if not flags & TH_ACK:
-            return
-        seg_len = plen + (1 if fin else 0)
+        if flags & _RST_SYN_ACK != TH_ACK:     # not a plain ACK (one test for the usual case)
+            if flags & TH_RST:
+                # RFC 9293: a reset is valid when its sequence number is in the window.
+                if self.rcv_nxt <= seq_off < self.rcv_nxt + RCV_WINDOW:
+                    # TIME_WAIT is simply ended (Linux, tcp_rfc1337 = 0); a SYN_RECV child was
+                    # never accepted, so nobody is told.
+                    self._finish(None if state in (TIME_WAIT, SYN_RECV) else "reset")
+            elif flags & TH_SYN:
+                if state == SYN_RECV and seq == self.irs:
+                    self.retrans += 1
+                    self._send_syn()        # the client's SYN was retransmitted: our SYN-ACK was lost
+                else:
+                    self._ack_now()    # challenge ACK (RFC 5961 4)
+            return                          # (no RST, SYN or ACK: ignored)
+        seg_len = plen + 1 if fin else plen
         # Old (duplicate) segments still have their ACK field processed, as Linux's
         # tcp_sequence() only rejects what lies beyond the window; the data path then
         # answers them with an immediate duplicate ACK.
@@ -444,7 +456,7 @@ class TcpSocket:
         if seg_len and self.state not in (CLOSED, TIME_WAIT):
             self._data(d, l4 + thl, seq_off, plen, fin)
 
-    def _syn_sent(self, d, l3: int, l4: int, flags: int, seq: int, ack: int) -> None:
+    def _syn_sent(self, d, l4: int, flags: int, seq: int, ack: int) -> None:
         if flags & TH_ACK and ((ack - self.iss) & _MASK) != 1:
             if not flags & TH_RST:
                 self.stack.send_reset(self.local, self.remote, self.lport, self.rport, ack, 0, False, self.flow)
@@ -470,7 +482,7 @@ class TcpSocket:
 
     def _handshake_rtt(self) -> None:
         if self.retries == 0:
-            self._rtt_sample(self.env.now - self.syn_time)
+            self._rtt_sample(self.env._now - self.syn_time)
         else:
             self.rto = TCP_TIMEOUT_FALLBACK     # RFC 6298 5.7
         self.retries = 0
@@ -493,7 +505,9 @@ class TcpSocket:
         else:
             self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - r)
             self.srtt = 0.875 * self.srtt + 0.125 * r
-        self.rto = min(self.srtt + max(4 * self.rttvar, TCP_RTO_MIN), TCP_RTO_MAX)
+        var = 4 * self.rttvar
+        rto = self.srtt + (TCP_RTO_MIN if TCP_RTO_MIN > var else var)
+        self.rto = TCP_RTO_MAX if rto > TCP_RTO_MAX else rto
 
     def _ack(self, ack_off: int, seg_len: int) -> bool:
         """The ACK field; returns False when the segment must not be processed further."""
@@ -513,7 +527,7 @@ class TcpSocket:
         self.retries = 0
         self.backoff = 0
         if self.rtt_seq is not None and ack_off >= self.rtt_seq:
-            self._rtt_sample(self.env.now - self.rtt_time)
+            self._rtt_sample(self.env._now - self.rtt_time)
             self.rtt_seq = None
         heads = self.heads
         while heads and heads[0][0] + len(heads[0][1]) < ack_off:
@@ -533,9 +547,10 @@ class TcpSocket:
             if self.cwnd < self.ssthresh:
                 self.cwnd += acked                            # slow start (tcp_slow_start)
             else:
-                self.cwnd += max(1, mss * mss // self.cwnd)   # congestion avoidance (RFC 5681 3.1)
+                # congestion avoidance (RFC 5681 3.1): max(1, mss * mss // cwnd)
+                self.cwnd += mss * mss // self.cwnd or 1
         if self.snd_una >= self.snd_max:
-            self.rtx.cancel()
+            self.rtx.deadline = None    # rtx.cancel()
         else:
             self.rtx.set(self._current_rto())
         fin_off = self.fin_off
@@ -584,7 +599,7 @@ class TcpSocket:
             return
         if skip < plen:
             self._deliver(plen - skip, payload_head(d, pay + skip, pay + plen))
-        got_fin = bool(fin)
+        got_fin = fin
         filled = False
         while self.ooo and self.ooo[0][0] <= self.rcv_nxt:
             o_off, o_len, o_head, o_fin = self.ooo.pop(0)
@@ -601,7 +616,7 @@ class TcpSocket:
             self._ack_now()    # a hole was filled: ACK now (RFC 5681 4.2)
         elif self.unacked > self.mss:
             self._ack_now()    # more than one full segment unacknowledged
-        elif self.unacked and not self.dack.active:
+        elif self.unacked and self.dack.deadline is None:     # not dack.active
             self.dack.set(TCP_DELACK_MIN)
 
     def _ooo_insert(self, off: int, n: int, head: bytes, fin: bool) -> None:
@@ -629,7 +644,7 @@ class TcpSocket:
             self.state = CLOSE_WAIT
             if self.on_data is not None:
                 self.on_data(self, 0, b"")
-            if self.unacked and not self.dack.active:
+            if self.unacked and self.dack.deadline is None:     # not dack.active
                 self.dack.set(TCP_DELACK_MIN)
             return
         self._ack_now()
@@ -783,8 +798,8 @@ class TcpStack:
         sock.lport = port
         sock.iss = self.ctx.rng.getrandbits(32)
         sock.state = SYN_SENT
-        sock.syn_time = self.env.now
-        self.conns[sock.key] = sock
+        sock.syn_time = self.env._now
+        self.conns[(src, port, dst, dport)] = sock      # sock.key
         sock._send_syn()
         sock.snd_nxt = sock.snd_max = 1
         sock.rtx.set(TCP_TIMEOUT_INIT)
@@ -801,8 +816,12 @@ class TcpStack:
     def receive(self, pkt, l3: int, l4: int) -> bool:
         """Demultiplex one locally addressed segment; False when no socket wanted it."""
         d = pkt.data
-        src, dst = _II.unpack_from(d, l3 + 12)
-        sport, dport, seq, ack, off, flags = _TCP_FIELDS.unpack_from(d, l4)
+        if l4 == l3 + 20:               # no IP options: one read from the total length on
+            total, src, dst, sport, dport, seq, ack, off, flags = _IP_TCP_FIELDS.unpack_from(d, l3 + 2)
+        else:
+            total = _H.unpack_from(d, l3 + 2)[0]
+            src, dst = _II.unpack_from(d, l3 + 12)
+            sport, dport, seq, ack, off, flags = _TCP_FIELDS.unpack_from(d, l4)
         sock = self.conns.get((dst, dport, src, sport))
         if sock is not None:
             if sock.state == TIME_WAIT and flags & (TH_SYN | TH_ACK | TH_RST) == TH_SYN \
@@ -811,7 +830,8 @@ class TcpStack:
                 # (tcp_timewait_state_process: TCP_TW_SYN).
                 sock._finish(None)
             else:
-                sock._segment(d, l3, l4, seq, ack, (off >> 4) << 2, flags)
+                thl = (off >> 4) << 2
+                sock._segment(d, l4, seq, ack, thl, flags, total - (l4 - l3) - thl)
                 return True
         if flags & TH_RST:
             return False                # never answer a reset
@@ -851,8 +871,8 @@ class TcpStack:
         sock.cwnd = TCP_INIT_CWND * sock.mss
         sock.iss = self.ctx.rng.getrandbits(32)
         sock.state = SYN_RECV
-        sock.syn_time = self.env.now
-        self.conns[sock.key] = sock
+        sock.syn_time = self.env._now
+        self.conns[(dst, dport, src, sport)] = sock     # sock.key
         sock._send_syn()
         sock.snd_nxt = sock.snd_max = 1
         sock.rtx.set(TCP_TIMEOUT_INIT)
@@ -881,8 +901,9 @@ class TcpStack:
     # --- bookkeeping -----------------------------------------------------------------------------
 
     def _forget(self, sock: TcpSocket) -> None:
-        if self.conns.get(sock.key) is sock:
-            del self.conns[sock.key]
+        key = sock.key
+        if self.conns.get(key) is sock:
+            del self.conns[key]
             self._freed += 1
 
     def _fail_soon(self, sock: TcpSocket, reason: str) -> None:

@@ -140,8 +140,13 @@ _PSEUDO = struct.Struct("!IIBBH")
 _ETH_IPV4 = struct.Struct("!6s6sHBBHHHBBHII")   # Ethernet II + option-less IPv4 header
 _TOS_LEN = struct.Struct("!xBH").unpack_from     # IPv4 header: (version/IHL,) TOS, total length
 _II = struct.Struct("!II").unpack_from
-# Ethernet II + option-less IPv4 + TCP without options: the 54 bytes every segment starts with.
-_ETH_IP_TCP = struct.Struct("!6s6sHBBHHHBBHIIHHIIHHHH")
+# Ethernet II + option-less IPv4 + TCP without options: the 54 bytes every segment starts with,
+# as TcpFrameTemplate packs them: runs of fields fixed per connection are one argument each
+# (source MAC to TOS; flags/fragment offset, TTL and protocol; addresses and ports).
+_ETH_IP_TCP = struct.Struct("!6s10sHHIH12sIIHHHH")
+_MAC_TOS = struct.Struct("!6sHBB")         # TcpFrameTemplate's runs of fixed fields
+_ADDRS = struct.Struct("!IIHH")
+_MSS_OPTION = struct.Struct("!BBH")
 
 
 # --- checksums -------------------------------------------------------------------------------
@@ -153,6 +158,9 @@ def _sum16(buf, start: int = 0, end: int | None = None) -> int:
     same residue as the sum of its words: one C-level call instead of a Python loop.
     """
     if end is None:
+        if not start:               # the whole buffer: no view to make
+            n = int.from_bytes(buf, "big")
+            return n << 8 if len(buf) & 1 else n
         end = len(buf)
     n = int.from_bytes(memoryview(buf)[start:end], "big")
     if (end - start) & 1:
@@ -286,7 +294,7 @@ class TcpFrameTemplate:
     """
 
     __slots__ = ("src_mac", "src", "dst", "sport", "dport", "window", "ttl", "tos", "frag",
-                 "_ip_sum", "_tcp_sum")
+                 "_ip_sum", "_tcp_sum", "_mac_tos", "_frag_ttl", "_addrs")
 
     def __init__(self, src_mac: bytes, src: int, dst: int, sport: int, dport: int,
                  window: int = 65535, ttl: int = 64, tos: int = 0, df: bool = True):
@@ -294,42 +302,52 @@ class TcpFrameTemplate:
         self.window, self.ttl, self.tos = window, ttl, tos
         self.frag = IP_DF if df else 0
         addr_sum = (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF)
-        self._ip_sum = 0x4500 + tos + self.frag + (ttl << 8 | IPPROTO_TCP) + addr_sum
+        # The header words that are the same in every frame, summed (the IP header's
+        # includes its own length, IP_HLEN, of the total length field).
+        self._ip_sum = 0x4500 + tos + self.frag + (ttl << 8 | IPPROTO_TCP) + addr_sum + IP_HLEN
         self._tcp_sum = addr_sum + IPPROTO_TCP + sport + dport + window
+        # The same fields as the byte runs `frame` packs them in (see _ETH_IP_TCP).
+        self._mac_tos = _MAC_TOS.pack(src_mac, ETH_P_IP, 0x45, tos)
+        self._frag_ttl = self.frag << 16 | ttl << 8 | IPPROTO_TCP
+        self._addrs = _ADDRS.pack(src, dst, sport, dport)
 
     def frame(self, seq: int, ack: int, flags: int, options: bytes = b"", head: bytes = b"",
               paylen: int = 0, ident: int = 0, dst_mac: bytes = ZERO_MAC) -> bytearray:
         """One segment's frame: `paylen` payload bytes, `head` then zeros."""
-        olen = len(options)
-        if olen & 3:
-            options = options + b"\x00" * (4 - (olen & 3))
-            olen = len(options)
-        hlen = TCP_HLEN + olen
-        if hlen > TCP_MAX_HLEN:
-            raise ValueError(f"TCP options too long: {olen} bytes")
-        if len(head) > paylen:
-            raise ValueError(f"head ({len(head)} bytes) longer than the payload ({paylen})")
         seq &= 0xFFFFFFFF
         ack &= 0xFFFFFFFF
-        tcp_len = hlen + paylen
-        offflags = (hlen >> 2) << 12 | flags
-        tcp_sum = (self._tcp_sum + tcp_len + (seq >> 16) + (seq & 0xFFFF) + (ack >> 16)
-                   + (ack & 0xFFFF) + offflags)
-        if olen:
+        # A 32-bit field adds as itself: its two words' sum is the same modulo 0xffff (2**16 is 1),
+        # and only the sum modulo 0xffff matters below.
+        tcp_sum = self._tcp_sum + seq + ack
+        if options:
+            olen = len(options)
+            if olen & 3:
+                options = options + b"\x00" * (4 - (olen & 3))
+                olen = len(options)
+            if olen > TCP_MAX_HLEN - TCP_HLEN:
+                raise ValueError(f"TCP options too long: {olen} bytes")
             tcp_sum += _sum16(options)
+        else:
+            olen = 0
+        if len(head) > paylen:
+            raise ValueError(f"head ({len(head)} bytes) longer than the payload ({paylen})")
         if head:
             tcp_sum += _sum16(head)     # starts at an even offset of the segment: words line up
-        frame = bytearray(ETH_HLEN + IP_HLEN + tcp_len)
-        _ETH_IP_TCP.pack_into(frame, 0, dst_mac, self.src_mac, ETH_P_IP, 0x45, self.tos,
-                              IP_HLEN + tcp_len, ident, self.frag, self.ttl, IPPROTO_TCP,
-                              _fold(self._ip_sum + IP_HLEN + tcp_len + ident), self.src, self.dst,
-                              self.sport, self.dport, seq, ack, offflags, self.window,
-                              _fold(tcp_sum), 0)
-        at = ETH_HLEN + IP_HLEN + TCP_HLEN
+        hlen = TCP_HLEN + olen
+        tcp_len = hlen + paylen
+        offflags = hlen << 10 | flags   # data offset (hlen / 4) in the top 4 bits
+        ip_len = IP_HLEN + tcp_len
+        frame = bytearray(ETH_HLEN + ip_len)
+        # Both sums are > 0 (each has the protocol in it), and for n > 0 `-n % 0xFFFF` is
+        # _fold(n): written out as it runs for every segment sent.
+        _ETH_IP_TCP.pack_into(frame, 0, dst_mac, self._mac_tos, ip_len, ident,
+                              self._frag_ttl, -(self._ip_sum + tcp_len + ident) % 0xFFFF,
+                              self._addrs, seq, ack, offflags, self.window,
+                              -(tcp_sum + tcp_len + offflags) % 0xFFFF, 0)
         if olen:
-            frame[at:at + olen] = options
-            at += olen
+            frame[ETH_HLEN + IP_HLEN + TCP_HLEN:ETH_HLEN + IP_HLEN + hlen] = options
         if head:
+            at = ETH_HLEN + IP_HLEN + hlen
             frame[at:at + len(head)] = head
         return frame
 
@@ -360,17 +378,18 @@ def payload_head(d, start: int, end: int) -> bytes:
     """
     # Most payloads are all zeros.  Comparing the range with a block of zeros is one
     # memcpy and one memcmp; counting or stripping zeros goes byte by byte (4-15x slower).
-    if end - start <= len(_ZERO_BLOCK) and _ZERO_BLOCK.startswith(d[start:end]):
+    if end - start <= _ZERO_LEN and _ZERO_BLOCK.startswith(d[start:end]):
         return b""
     return bytes(d[start:end]).rstrip(b"\x00")
 
 
-_ZERO_BLOCK = bytes(65536)      # longer than any IPv4 payload
+_ZERO_LEN = 65536               # longer than any IPv4 payload
+_ZERO_BLOCK = bytes(_ZERO_LEN)
 
 
 def tcp_mss_option(mss: int) -> bytes:
     """The 4-byte MSS option (RFC 9293 3.2)."""
-    return struct.pack("!BBH", TCPOPT_MSS, TCPOLEN_MSS, mss)
+    return _MSS_OPTION.pack(TCPOPT_MSS, TCPOLEN_MSS, mss)
 
 
 def udp_datagram(src: int, dst: int, sport: int, dport: int, payload: bytes) -> bytes:

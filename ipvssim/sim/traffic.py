@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from array import array
 
+from ipvssim.net.events import call_later
 from ipvssim.net.flow import Flow
 from ipvssim.scenario.model import TrafficSpec
 
@@ -51,12 +52,13 @@ class TrafficGenerator:
         if self._next >= len(self.times):
             return
         env = self.ctx.env
-        ev = env.timeout(max(0.0, self.times[self._next] - env.now))
-        ev.callbacks.append(self._due)
+        delay = self.times[self._next] - env._now
+        # env.timeout(delay).callbacks.append(self._due), without the Timeout: same event order.
+        call_later(env, delay if delay > 0.0 else 0.0, None, self._due)
 
     def _due(self, _ev) -> None:
         """Open every connection due now (at most _OPEN_BATCH), then wait for the next."""
-        times, now = self.times, self.ctx.env.now
+        times, now = self.times, self.ctx.env._now
         for _ in range(_OPEN_BATCH):
             i = self._next
             if i >= len(times) or times[i] > now:
@@ -68,7 +70,7 @@ class TrafficGenerator:
     def _open(self, i: int) -> None:
         spec = self.spec
         client = spec.sources[i % len(spec.sources)]
-        flow = Flow(len(self.flows), spec.name, client, spec.protocol, self.ctx.env.now,
+        flow = Flow(len(self.flows), spec.name, client, spec.protocol, self.ctx.env._now,
                     spec.request * spec.requests, spec.response * spec.requests)
         self.flows.append(flow)
         self.open_connection(self.hosts[client], flow, spec)
