@@ -82,8 +82,12 @@ class CpuModel:
         `now` must not decrease between calls (simulated time).
         """
         busy = self.busy_until
-        free_at = min(busy)
-        k = busy.index(free_at)             # the core that frees up first, lowest index on ties
+        if self.cores == 1:
+            free_at = busy[0]               # min() and index() of one core, without the calls
+            k = 0
+        else:
+            free_at = min(busy)
+            k = busy.index(free_at)         # the core that frees up first, lowest index on ties
         start = free_at if free_at > now else now
         if start > now:
             if self.waiting(now) >= self.backlog:

@@ -14,7 +14,7 @@ table and the schedulers; the `Flow` annotation on a packet is only written to
 from __future__ import annotations
 
 from ipvssim.ipvs import conn as ipvs_conn
-from ipvssim.dataplane.base import ADDRESSES, PORTS, DataPlane, flow_key
+from ipvssim.dataplane.base import ADDRESSES, ADDRESSES_PORTS, PORTS, DataPlane, flow_key
 from ipvssim.ipvs.modes import IcmpNeeded, dr, fullnat, nat, tun
 from ipvssim.ipvs.service import Service
 from ipvssim.packet import wire
@@ -134,12 +134,17 @@ class Director(DataPlane):
         now = self.env._now     # simpy's `now` property, read directly as net/ does per packet
         table = self.table
         table.expire(now)
-        # The fields every decision below needs, read once (see dataplane.base.flow_key).
-        saddr, daddr = ADDRESSES(d, 26)
-        l4 = _ETH_HLEN + ((d[_ETH_HLEN] & 0x0F) << 2)
-        sport, dport = PORTS(d, l4)
-        flags = d[l4 + 13] if proto == _TCP else 0
+        # The fields every decision below needs, read once (as dataplane.base.flow_key
+        # does, inlined: this runs for every packet).
+        if d[_ETH_HLEN] == 0x45:
+            l4 = 34
+            saddr, daddr, sport, dport = ADDRESSES_PORTS(d, 26)
+        else:
+            saddr, daddr = ADDRESSES(d, 26)
+            l4 = _ETH_HLEN + ((d[_ETH_HLEN] & 0x0F) << 2)
+            sport, dport = PORTS(d, l4)
         key = (proto, saddr, sport, daddr, dport)
+        flags = d[l4 + 13] if proto == _TCP else 0
 
         if daddr in self._fullnat_addresses:
             # Only a FULLNAT reply is looked up by its reply tuple here (a NAT reply
@@ -282,8 +287,14 @@ class Director(DataPlane):
         # Every mode sends toward the RIP: DR to its MAC with the VIP kept as the IP
         # destination (or, off-link, to the gateway on the route toward it), NAT and
         # FULLNAT with it as the new destination, TUN as the outer destination.  One
-        # route lookup serves the source, the MTU and the output.
-        route = host.output_route(conn.daddr)
+        # route lookup serves the source, the MTU and the output.  It is kept on the
+        # entry while the host's routes and addresses stay the same (route_gen), as a
+        # TCP socket keeps its route: output_route() is three calls per packet.
+        if conn.route_gen == host.route_gen:
+            route = conn.route
+        else:
+            route = conn.route = host.output_route(conn.daddr)
+            conn.route_gen = host.route_gen
         if mode == "dr":
             result = dr.request(pkt.data, conn)
         elif mode == "nat":
@@ -294,8 +305,8 @@ class Director(DataPlane):
             if route is None:
                 host.drop(pkt, "no-route")
                 return True
-            result = tun.request(pkt.data, conn, outer_src=route[2],
-                                 pmtu_disc=self.settings.pmtu_disc, route_mtu=route[0].mtu)
+            # outer_src, pmtu_disc, route_mtu (positional: a keyword call costs more)
+            result = tun.request(pkt.data, conn, route[2], self.settings.pmtu_disc, route[0].mtu)
         if isinstance(result, IcmpNeeded):
             host.icmp_error(pkt, result.type, result.code, mtu=result.mtu)
             host.drop(pkt, "ttl-exceeded" if result.type == wire.ICMP_TIME_EXCEEDED else f"{mode}-frag-needed")
@@ -310,7 +321,7 @@ class Director(DataPlane):
         if route is None:
             host.drop(pkt, "no-route")
         else:
-            host.output_via(pkt, route[0], route[1], ignore_df=(mode == "tun"))
+            host.output_via(pkt, route[0], route[1], mode == "tun")    # ignore_df
         return True
 
     # -- replies: NAT at FORWARD, FULLNAT at LOCAL_IN --------------------------------------
@@ -319,14 +330,19 @@ class Director(DataPlane):
         proto = d[23]
         if proto != _TCP and proto != _UDP:
             return False
-        saddr, daddr = ADDRESSES(d, 26)
-        l4 = _ETH_HLEN + ((d[_ETH_HLEN] & 0x0F) << 2)
-        sport, dport = PORTS(d, l4)
-        conn = self.table.by_output.get((proto, saddr, sport, daddr, dport))
+        table = self.table
+        if d[_ETH_HLEN] == 0x45:            # as in local_in: one unpack for the usual shape
+            l4 = 34
+            saddr, daddr, sport, dport = ADDRESSES_PORTS(d, 26)
+        else:
+            saddr, daddr = ADDRESSES(d, 26)
+            l4 = _ETH_HLEN + ((d[_ETH_HLEN] & 0x0F) << 2)
+            sport, dport = PORTS(d, l4)
+        conn = table.by_output.get((proto, saddr, sport, daddr, dport))
         if conn is None or conn.mode != "nat":
             return False
         flags = d[l4 + 13] if proto == _TCP else 0
-        self.table.state_transition(conn, _OUTPUT, flags, self.env._now)
+        table.state_transition(conn, _OUTPUT, flags, self.env._now)
         self._count_out(conn, d)
         nat.reply(d, conn)
         if self.observer.tracing:
@@ -345,7 +361,17 @@ class Director(DataPlane):
         pkt.data = result
         if self.observer.tracing:
             self.observer.step(pkt, host.name, None, "rewritten", "ipvs fullnat reply")
-        host.output(pkt)
+        # host.output(pkt), the reply now addressed to the client: on the entry's route
+        # to caddr, kept as long as route_gen stays the same (see _transmit).
+        if conn.reply_route_gen == host.route_gen:
+            route = conn.reply_route
+        else:
+            route = conn.reply_route = host.output_route(conn.caddr)
+            conn.reply_route_gen = host.route_gen
+        if route is None:
+            host.drop(pkt, "no-route")
+        else:
+            host.output_via(pkt, route[0], route[1])
         return True
 
     def _count_out(self, conn, d) -> None:

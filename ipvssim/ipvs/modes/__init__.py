@@ -17,10 +17,16 @@ from ipvssim.packet import wire
 
 __all__ = ["IcmpNeeded", "TTL_EXCEEDED", "decrement_ttl", "rewrite_addresses"]
 
-# From offset 24 of a frame with an option-less IPv4 header: IP checksum, source,
-# destination, then the TCP/UDP source and destination ports.
-_HEADERS = struct.Struct("!HIIHH")
-_CSUM = struct.Struct("!H")
+# Every field rewrite_addresses() reads, in one call (a struct call costs several
+# byte reads): from offset 14 of a frame with an option-less IPv4 header, version/IHL,
+# (TOS, total length, ID,) flags/fragment offset, TTL, protocol, IP checksum, source,
+# destination, the TCP/UDP ports, the bytes up to the L4 checksum (TCP 38..49, UDP
+# 38..39) and that checksum.
+_TCP_IN = struct.Struct("!B5xHBBHIIHH12sH")
+_UDP_IN = struct.Struct("!B5xHBBHIIHH2sH")
+# What it writes back, from the TTL (offset 22) on: pack_into would zero the pad bytes.
+_TCP_OUT = struct.Struct("!BBHIIHH12sH")
+_UDP_OUT = struct.Struct("!BBHIIHH2sH")
 _TCP = wire.IPPROTO_TCP
 _UDP = wire.IPPROTO_UDP
 
@@ -80,26 +86,20 @@ def rewrite_addresses(frame: bytearray, sport: int | None = None, dport: int | N
     inside the frame.  Anything else goes through `decrement_ttl` and the setters
     themselves, whatever they do there.
     """
-    if dec_ttl and frame[22] <= 1:
+    # The short way needs the L4 checksum inside the frame: TCP's ends at 34 + 18, UDP's at 34 + 8.
+    n = len(frame)
+    if n >= 52 and frame[23] == _TCP:
+        fields, out = _TCP_IN, _TCP_OUT
+    elif n >= 42 and frame[23] == _UDP:
+        fields, out = _UDP_IN, _UDP_OUT
+    else:
+        return _rewrite_by_setters(frame, sport, dport, saddr, daddr, dec_ttl)
+    (vihl, frag, ttl, proto, ip_csum, old_saddr, old_daddr, old_sport, old_dport, between,
+     l4_csum) = fields.unpack_from(frame, 14)
+    if vihl != 0x45 or frag & 0x1FFF:       # IP options, or a fragment offset: no L4 header here
+        return _rewrite_by_setters(frame, sport, dport, saddr, daddr, dec_ttl)
+    if dec_ttl and ttl <= 1:
         return TTL_EXCEEDED
-    proto = frame[23]
-    # Where the L4 checksum is behind a 20-byte IPv4 header: TCP at 34 + 16, UDP at 34 + 6.
-    csum_at = 50 if proto == _TCP else 40 if proto == _UDP else 0
-    if (not csum_at or frame[14] != 0x45              # IPv4 with IHL 5: no options
-            or (frame[20] & 0x1F) | frame[21]          # a fragment offset: no L4 header here
-            or len(frame) < csum_at + 2):
-        if dec_ttl:
-            decrement_ttl(frame)
-        if sport is not None:
-            wire.set_sport(frame, sport)
-        if dport is not None:
-            wire.set_dport(frame, dport)
-        if saddr is not None:
-            wire.set_ip_src(frame, saddr)
-        if daddr is not None:
-            wire.set_ip_dst(frame, daddr)
-        return None
-    ip_csum, old_saddr, old_daddr, old_sport, old_dport = _HEADERS.unpack_from(frame, 24)
     l4_delta = 0          # sum of (~old + new) over the changed 16-bit words only L4 covers
     ip_delta = 0          # the same over the changed address words (IP header and pseudo-header)
     if sport is None:
@@ -126,7 +126,7 @@ def rewrite_addresses(frame: bytearray, sport: int | None = None, dport: int | N
         # the same update stores what decrement_ttl() followed by this update would:
         # both results are congruent mod 0xffff and neither can be 0xffff (the sum
         # below is > 0, and decrement_ttl never stores 0xffff), so they are equal.
-        frame[22] -= 1
+        ttl -= 1
         ip_delta += 0xFEFF
     # Each checksum: RFC 1624 eqn. 3, HC' = ~(~HC + sum of (~m + m')), for all the changed
     # words at once.  One's-complement addition is associative and ~~x == x in 16 bits,
@@ -136,14 +136,30 @@ def rewrite_addresses(frame: bytearray, sport: int | None = None, dport: int | N
     if ip_delta:
         s = 0xFFFF - ip_csum + ip_delta
         ip_csum = 0xFFFE - (s - 1) % 0xFFFF if s else 0xFFFF
-    _HEADERS.pack_into(frame, 24, ip_csum, saddr, daddr, sport, dport)
-    if l4_delta:
-        l4_csum = _CSUM.unpack_from(frame, csum_at)[0]
-        if proto == _UDP and not l4_csum:
-            return None                   # RFC 768: a UDP checksum of 0 means none; it stays 0
+    # A UDP checksum of 0 means none (RFC 768): it stays 0.
+    if l4_delta and (l4_csum or proto != _UDP):
         s = 0xFFFF - l4_csum + l4_delta
         l4_csum = 0xFFFE - (s - 1) % 0xFFFF if s else 0xFFFF
         if not l4_csum and proto == _UDP:
             l4_csum = 0xFFFF              # CSUM_MANGLED_0: a computed 0 goes out as 0xffff
-        _CSUM.pack_into(frame, csum_at, l4_csum)
+    # The bytes between the ports and the L4 checksum go back as they were read.
+    out.pack_into(frame, 22, ttl, proto, ip_csum, saddr, daddr, sport, dport, between, l4_csum)
+    return None
+
+
+def _rewrite_by_setters(frame: bytearray, sport: int | None, dport: int | None, saddr: int | None,
+                        daddr: int | None, dec_ttl: bool) -> IcmpNeeded | None:
+    """rewrite_addresses() of a frame of any other shape: decrement_ttl and the wire setters."""
+    if dec_ttl:
+        if frame[22] <= 1:
+            return TTL_EXCEEDED
+        decrement_ttl(frame)
+    if sport is not None:
+        wire.set_sport(frame, sport)
+    if dport is not None:
+        wire.set_dport(frame, dport)
+    if saddr is not None:
+        wire.set_ip_src(frame, saddr)
+    if daddr is not None:
+        wire.set_ip_dst(frame, daddr)
     return None
