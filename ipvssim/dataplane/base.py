@@ -13,36 +13,38 @@ from typing import Mapping
 from ipvssim.ipvs.cpu import DEFAULT_COSTS, CpuModel
 from ipvssim.scenario.model import CpuSpec, EventSpec
 
-__all__ = ["ADDRESSES", "PORTS", "ADDRESSES_PORTS", "DataPlane", "flow_key"]
+__all__ = ["addresses_ports", "DataPlane", "flow_key"]
 
 # What every data-plane hook reads from every packet: both IPv4 addresses (source at
-# 26, destination at 30 in the frame) and both TCP/UDP ports (at the L4 offset), one
-# unpack for each pair instead of four calls to the per-field readers of `wire`.
-ADDRESSES = struct.Struct("!II").unpack_from
-PORTS = struct.Struct("!HH").unpack_from
+# 26, destination at 30 in the frame) and both TCP/UDP ports (at the L4 offset).
+_ADDRESSES = struct.Struct("!II").unpack_from
+_PORTS = struct.Struct("!HH").unpack_from
 # The usual shape, an option-less IPv4 header (first byte 0x45: the ports at 34, right
 # after the addresses): all four in one unpack from 26, as a struct call costs far more
 # than the byte read that tells the shape.
-ADDRESSES_PORTS = struct.Struct("!IIHH").unpack_from
+_ADDRESSES_PORTS = struct.Struct("!IIHH").unpack_from
+
+
+def addresses_ports(d) -> tuple[int, int, int, int]:
+    """(saddr, daddr, sport, dport) of an IPv4 frame with a TCP or UDP header, the ports
+    read at the L4 offset whatever the fragment offset (as `ipvssim.packet.wire`'s
+    per-field readers do).  No checks: the caller knows it is IPv4 TCP/UDP."""
+    if d[14] == 0x45:
+        return _ADDRESSES_PORTS(d, 26)
+    saddr, daddr = _ADDRESSES(d, 26)
+    sport, dport = _PORTS(d, 14 + ((d[14] & 0x0F) << 2))
+    return saddr, daddr, sport, dport
 
 
 def flow_key(d) -> tuple[int, int, int, int, int] | None:
-    """(proto, saddr, sport, daddr, dport) of an IPv4 TCP or UDP frame, else None.
-
-    The tuple the connection tables are keyed by.  Ports are read at the L4
-    offset whatever the fragment offset, as the per-field readers of
-    `ipvssim.packet.wire` do.
-    """
+    """(proto, saddr, sport, daddr, dport) of an IPv4 TCP or UDP frame, else None:
+    the tuple the connection tables are keyed by."""
     if len(d) < 34 or d[12] != 8 or d[13] != 0:
         return None
     proto = d[23]
     if proto != 6 and proto != 17:
         return None
-    if d[14] == 0x45:
-        saddr, daddr, sport, dport = ADDRESSES_PORTS(d, 26)
-    else:
-        saddr, daddr = ADDRESSES(d, 26)
-        sport, dport = PORTS(d, 14 + ((d[14] & 0x0F) << 2))
+    saddr, daddr, sport, dport = addresses_ports(d)
     return proto, saddr, sport, daddr, dport
 
 

@@ -14,7 +14,7 @@ table and the schedulers; the `Flow` annotation on a packet is only written to
 from __future__ import annotations
 
 from ipvssim.ipvs import conn as ipvs_conn
-from ipvssim.dataplane.base import ADDRESSES, ADDRESSES_PORTS, PORTS, DataPlane, flow_key
+from ipvssim.dataplane.base import DataPlane, addresses_ports, flow_key
 from ipvssim.ipvs.modes import IcmpNeeded, dr, fullnat, nat, tun
 from ipvssim.ipvs.service import Service
 from ipvssim.packet import wire
@@ -134,17 +134,10 @@ class Director(DataPlane):
         now = self.env._now     # simpy's `now` property, read directly as net/ does per packet
         table = self.table
         table.expire(now)
-        # The fields every decision below needs, read once (as dataplane.base.flow_key
-        # does, inlined: this runs for every packet).
-        if d[_ETH_HLEN] == 0x45:
-            l4 = 34
-            saddr, daddr, sport, dport = ADDRESSES_PORTS(d, 26)
-        else:
-            saddr, daddr = ADDRESSES(d, 26)
-            l4 = _ETH_HLEN + ((d[_ETH_HLEN] & 0x0F) << 2)
-            sport, dport = PORTS(d, l4)
+        # The fields every decision below needs, read once.
+        saddr, daddr, sport, dport = addresses_ports(d)
         key = (proto, saddr, sport, daddr, dport)
-        flags = d[l4 + 13] if proto == _TCP else 0
+        flags = d[_ETH_HLEN + ((d[_ETH_HLEN] & 0x0F) << 2) + 13] if proto == _TCP else 0
 
         if daddr in self._fullnat_addresses:
             # Only a FULLNAT reply is looked up by its reply tuple here (a NAT reply
@@ -331,17 +324,11 @@ class Director(DataPlane):
         if proto != _TCP and proto != _UDP:
             return False
         table = self.table
-        if d[_ETH_HLEN] == 0x45:            # as in local_in: one unpack for the usual shape
-            l4 = 34
-            saddr, daddr, sport, dport = ADDRESSES_PORTS(d, 26)
-        else:
-            saddr, daddr = ADDRESSES(d, 26)
-            l4 = _ETH_HLEN + ((d[_ETH_HLEN] & 0x0F) << 2)
-            sport, dport = PORTS(d, l4)
+        saddr, daddr, sport, dport = addresses_ports(d)
         conn = table.by_output.get((proto, saddr, sport, daddr, dport))
         if conn is None or conn.mode != "nat":
             return False
-        flags = d[l4 + 13] if proto == _TCP else 0
+        flags = d[_ETH_HLEN + ((d[_ETH_HLEN] & 0x0F) << 2) + 13] if proto == _TCP else 0
         table.state_transition(conn, _OUTPUT, flags, self.env._now)
         self._count_out(conn, d)
         nat.reply(d, conn)
