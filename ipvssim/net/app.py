@@ -82,6 +82,7 @@ class ServerApp:
         self.connections = 0            # TCP connections accepted
         self.requests = 0               # requests answered (TCP and UDP)
         self.udp_pending: dict[tuple[int, int, int], list[int]] = {}   # (src, sport, dst) -> [got, resp]
+        self._on_tcp_data = self._tcp_data  # one bound method for every accepted socket
         for proto, port in listen:
             if proto == "tcp":
                 host.tcp.listen(port, self._accept)
@@ -102,7 +103,7 @@ class ServerApp:
     def _accept(self, sock: TcpSocket) -> None:
         self.connections += 1
         sock.app = _TcpRequest()
-        sock.on_data = self._tcp_data
+        sock.on_data = self._on_tcp_data
 
     def _tcp_data(self, sock: TcpSocket, n: int, head: bytes) -> None:
         if n == 0:
@@ -163,7 +164,12 @@ def _conclude(env, flow, failure: str | None, on_done) -> None:
 
 
 class _TcpClient:
-    """One client connection: `requests` request/response exchanges, `think` s apart."""
+    """One client connection: `requests` request/response exchanges, `think` s apart.
+
+    It is its socket's `app`; the socket's callbacks are the static methods `connected`,
+    `data` and `closed`, the same functions for every client -- not three bound methods
+    made per connection (and kept, for the collector to walk, through TIME_WAIT).
+    """
     __slots__ = ("env", "flow", "request", "response", "requests", "think", "on_done", "done",
                  "answered", "got")
 
@@ -176,8 +182,9 @@ class _TcpClient:
         self.answered = 0               # responses received in full
         self.got = 0                    # bytes of the current response
 
-    def connected(self, sock: TcpSocket) -> None:
-        self._ask(sock)
+    @staticmethod
+    def connected(sock: TcpSocket) -> None:
+        sock.app._ask(sock)
 
     def _ask(self, sock: TcpSocket) -> None:
         if self.done or sock.state not in (ESTABLISHED, CLOSE_WAIT):
@@ -187,14 +194,16 @@ class _TcpClient:
             # nothing comes back: the exchange is over once the request is queued
             self._answered(sock)
 
-    def data(self, sock: TcpSocket, n: int, head: bytes) -> None:
+    @staticmethod
+    def data(sock: TcpSocket, n: int, head: bytes) -> None:
         if n == 0:
             sock.close()                # the server closed first (early or after an error)
             return
-        self.flow.received += n
-        self.got += n
-        if not self.done and self.got >= self.response:
-            self._answered(sock)
+        client: _TcpClient = sock.app
+        client.flow.received += n
+        client.got += n
+        if not client.done and client.got >= client.response:
+            client._answered(sock)
 
     def _answered(self, sock: TcpSocket) -> None:
         self.answered += 1
@@ -208,15 +217,17 @@ class _TcpClient:
         else:
             self._ask(sock)
 
-    def closed(self, sock: TcpSocket, reason: str) -> None:
-        if self.done:
+    @staticmethod
+    def closed(sock: TcpSocket, reason: str) -> None:
+        client: _TcpClient = sock.app
+        if client.done:
             return
         if reason == "closed":
-            self._finish(None if self.answered >= self.requests else "closed")
+            client._finish(None if client.answered >= client.requests else "closed")
             return
         if reason == "reset":
-            self.flow.resets += 1
-        self._finish(reason)
+            client.flow.resets += 1
+        client._finish(reason)
 
     def _finish(self, failure: str | None) -> None:
         self.done = True
@@ -236,8 +247,9 @@ def tcp_client(host, dst: int, dport: int, request: int, response: int, flow,
     port.  `on_done(flow)` is called once either way.
     """
     c = _TcpClient(host.ctx.env, flow, max(request, HEADER_LEN), response, on_done, requests, think)
-    return host.tcp.connect(dst, dport, flow, on_connected=c.connected, on_data=c.data,
-                            on_closed=c.closed, sport=sport)
+    return host.tcp.connect(dst, dport, flow, on_connected=_TcpClient.connected,
+                            on_data=_TcpClient.data, on_closed=_TcpClient.closed, sport=sport,
+                            app=c)
 
 
 class _UdpClient:

@@ -67,16 +67,26 @@ class FarEvents:
         self.env = env
         self._heap: list[tuple] = []
         self._proxied: set[int] = set()       # ids of far events with a proxy on the main heap
+        # One callbacks list for every proxy: the event loops only iterate over an event's
+        # callbacks (and drop the reference), so a list need not be made per proxy.
+        self._step_callbacks = [self._step]
 
     def __len__(self) -> int:
         return len(self._heap)
 
     def call_later(self, delay: float, value, callback) -> Wake:
         """As `call_later`, for an event at least `FAR_DELAY` ahead."""
+        return self.schedule(delay, value, [callback])
+
+    def schedule(self, delay: float, value, callbacks: list) -> Wake:
+        """As `call_later` with the event's `callbacks` list given: a caller that schedules
+        many events with the same callbacks (TCP's timers) can make the list once and share
+        it, as the event loops only iterate over an event's callbacks, never change them --
+        so nobody may append to the callbacks of an event scheduled this way."""
         env = self.env
         ev = Wake()
         ev._value = value
-        ev.callbacks = [callback]
+        ev.callbacks = callbacks
         when = env._now + delay
         eid = next(env._eid)
         heap = self._heap
@@ -89,7 +99,7 @@ class FarEvents:
         self._proxied.add(eid)
         proxy = Wake()
         proxy._value = None
-        proxy.callbacks = [self._step]
+        proxy.callbacks = self._step_callbacks
         heappush(self.env._queue, (when, NORMAL, eid - 0.5, proxy))
 
     def _step(self, _proxy) -> None:

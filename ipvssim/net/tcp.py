@@ -91,12 +91,17 @@ class Timer:
     Arming for an earlier deadline schedules a new event; the stale one is
     recognised by identity and ignored.  Given `far` (the run's `FarEvents`), events
     at least FAR_DELAY ahead are scheduled there, off the main event heap.
-    """
-    __slots__ = ("env", "fn", "far", "deadline", "_ev", "_ev_at")
 
-    def __init__(self, env, fn: Callable[[], None], far=None):
+    On expiry it calls ``fn(owner)``: a function and its owner rather than a bound
+    method, one object less per timer for the garbage collector to walk (a run keeps
+    thousands of sockets, two timers each, in TIME_WAIT).
+    """
+    __slots__ = ("env", "fn", "owner", "far", "deadline", "_ev", "_ev_at")
+
+    def __init__(self, env, fn: Callable[[object], None], owner=None, far=None):
         self.env = env
         self.fn = fn
+        self.owner = owner
         self.far = far
         self.deadline: float | None = None
         self._ev = None
@@ -116,25 +121,34 @@ class Timer:
         self.deadline = None
 
     def _schedule(self, delay: float) -> None:
+        # The event's value is the timer itself, so that one callbacks list serves every
+        # timer event (no list and bound method made per event: ~6 per connection).
         if self.far is not None and delay >= FAR_DELAY:
-            self._ev = self.far.call_later(delay, None, self._fire)
+            self._ev = self.far.schedule(delay, self, _TIMER_CALLBACKS)
         else:
-            self._ev = call_later(self.env, delay, None, self._fire)
+            self._ev = call_later(self.env, delay, self, Timer._fire)
         self._ev_at = self.env._now + delay
 
-    def _fire(self, ev) -> None:
-        if ev is not self._ev:
+    @staticmethod
+    def _fire(ev) -> None:
+        """One of a timer's events is due (the event's value is the timer)."""
+        timer: Timer = ev._value
+        if ev is not timer._ev:
+            return                      # stale: the timer was re-armed for an earlier time
+        timer._ev = None
+        if timer.deadline is None:
             return
-        self._ev = None
-        if self.deadline is None:
-            return
-        remaining = self.deadline - self.env._now
+        remaining = timer.deadline - timer.env._now
         # Deadlines set as now+delay can differ from the event time by a rounding ulp.
         if remaining > 1e-12:
-            self._schedule(remaining)
+            timer._schedule(remaining)
             return
-        self.deadline = None
-        self.fn()
+        timer.deadline = None
+        timer.fn(timer.owner)
+
+
+# The callbacks of every timer event on the far heap (see Timer._schedule).
+_TIMER_CALLBACKS = [Timer._fire]
 
 
 def _peer_mss(d, l4: int) -> int:
@@ -177,14 +191,18 @@ class TcpSocket:
         "cwnd", "ssthresh", "dupacks", "in_recovery", "recover",
         "srtt", "rttvar", "rto", "backoff", "retries", "rtt_seq", "rtt_time", "syn_time",
         "rtx", "dack", "closed_reported",
-        "segs_out", "retrans", "segs_in", "host", "_route", "_route_gen",
+        "segs_out", "retrans", "segs_in", "host", "_iface", "_nexthop", "_template", "_route_gen",
     )
 
     def __init__(self, stack: "TcpStack", local: int, lport: int, remote: int, rport: int, flow):
         self.stack = stack
         self.host = stack.host
         self.env = stack.env
-        self._route = None              # (interface, next hop, frame template), as of _route_gen
+        # The route toward the peer as of _route_gen: interface, next hop and the frame
+        # template (None: no route).  Three slots, not a tuple: one object less per socket.
+        self._iface = None
+        self._nexthop = 0
+        self._template: TcpFrameTemplate | None = None
         self._route_gen = -1
         self.local, self.lport, self.remote, self.rport = local, lport, remote, rport
         self.flow = flow
@@ -201,9 +219,12 @@ class TcpSocket:
         self.snd_max = 0                # highest offset ever sent (snd_nxt goes back after an RTO)
         self.data_end = 1               # offset after the last byte written by the app
         self.fin_off: int | None = None  # offset of our FIN once the app closed
-        self.heads: list[tuple[int, bytes]] = []   # (stream offset, non-zero leading bytes)
+        # (stream offset, non-zero leading bytes); None until the first head (most sockets
+        # send none, and a run keeps thousands of sockets in TIME_WAIT).
+        self.heads: list[tuple[int, bytes]] | None = None
         self.rcv_nxt = 0
-        self.ooo: list[tuple[int, int, bytes, bool]] = []   # (offset, length, head, fin), sorted
+        # (offset, length, head, fin), sorted; None until a segment arrives out of order.
+        self.ooo: list[tuple[int, int, bytes, bool]] | None = None
         self.unacked = 0                # bytes received since our last ACK (delayed-ACK rule)
         self.adv_mss = stack.mss_for(remote)
         self.mss = self.adv_mss         # effective send MSS: min(ours, peer's)
@@ -220,8 +241,8 @@ class TcpSocket:
         self.rtt_seq: int | None = None
         self.rtt_time = 0.0
         self.syn_time = 0.0
-        self.rtx = Timer(self.env, self._on_rtx_timer, stack.ctx.far)
-        self.dack = Timer(self.env, self._on_dack_timer, stack.ctx.far)
+        self.rtx = Timer(self.env, TcpSocket._on_rtx_timer, self, stack.ctx.far)
+        self.dack = Timer(self.env, TcpSocket._on_dack_timer, self, stack.ctx.far)
         self.closed_reported = False
         self.segs_out = 0               # segments sent (all kinds)
         self.retrans = 0                # segments retransmitted
@@ -254,6 +275,8 @@ class TcpSocket:
         if len(head) > nbytes:
             raise ValueError(f"head ({len(head)} bytes) longer than the message ({nbytes})")
         if head:
+            if self.heads is None:
+                self.heads = []
             self.heads.append((self.data_end - 1, bytes(head)))
         self.data_end += nbytes
         self._push()
@@ -299,20 +322,21 @@ class TcpSocket:
         if self._route_gen != host.route_gen:
             self._route_gen = host.route_gen
             route = host.output_route(self.remote)
-            if route is not None:
-                route = (route[0], route[1], TcpFrameTemplate(route[0].mac, self.local, self.remote,
-                                                              self.lport, self.rport, RCV_WINDOW))
-            self._route = route
-        route = self._route
-        if route is None:
+            if route is None:
+                self._template = None
+            else:
+                self._iface, self._nexthop = route[0], route[1]
+                self._template = TcpFrameTemplate(route[0].mac, self.local, self.remote,
+                                                  self.lport, self.rport, RCV_WINDOW)
+        template = self._template
+        if template is None:
             # ip_send puts the attempt on the books and drops it "no-route".
             l4 = tcp_segment(self.local, self.remote, self.lport, self.rport, seq, ack, flags,
                              RCV_WINDOW, options, head + bytes(paylen - len(head)))
             host.ip_send(self.remote, IPPROTO_TCP, l4, src=self.local, flow=self.flow)
             return
-        iface, nexthop, template = route
         frame = template.frame(seq, ack, flags, options, head, paylen, host.next_ip_id())
-        host.send_built(frame, iface, nexthop, self.flow)
+        host.send_built(frame, self._iface, self._nexthop, self.flow)
 
     def _ack_now(self) -> None:
         # snd_max, not snd_nxt: after an RTO snd_nxt is rewound (tcp_acceptable_seq).
@@ -365,12 +389,24 @@ class TcpSocket:
         now = self.env._now
         while self.snd_nxt < end:
             off = self.snd_nxt
-            n = self._data_len(off)
+            n = self.data_end - off     # _data_len(off), inline: once per segment sent
+            if n > self.mss:
+                n = self.mss
+            elif n < 0:
+                n = 0
             # Whole segments only (no silly small ones), but always one when nothing is in
             # flight; a lone FIN goes regardless of cwnd (tcp_cwnd_test).
             if n and off > self.snd_una and off + n - self.snd_una > wnd:
                 break
-            used = self._xmit(off, n)
+            # _xmit(off, n), inline: once per segment sent
+            flags = TH_ACK
+            if n and off + n == self.data_end:
+                flags |= TH_PSH
+            used = n
+            if self.fin_off is not None and off + n == self.fin_off:
+                flags |= TH_FIN
+                used += 1
+            self._emit(off, flags, n, self._payload_head(off - 1, n) if n and self.heads else b"")
             if off < self.snd_max:
                 self.retrans += 1
             elif self.rtt_seq is None:
@@ -414,7 +450,9 @@ class TcpSocket:
             self._syn_sent(d, l4, flags, seq, ack)
             return
         fin = flags & TH_FIN
-        seq_off = self._rcv_off(seq)
+        rcv_nxt = self.rcv_nxt
+        diff = (seq - self.irs - rcv_nxt) & _MASK       # _rcv_off(seq), inline (every segment)
+        seq_off = rcv_nxt + (diff - (1 << 32) if diff >= _HALF else diff)
         if flags & _RST_SYN_ACK != TH_ACK:     # not a plain ACK (one test for the usual case)
             if flags & TH_RST:
                 # RFC 9293: a reset is valid when its sequence number is in the window.
@@ -532,6 +570,8 @@ class TcpSocket:
         heads = self.heads
         while heads and heads[0][0] + len(heads[0][1]) < ack_off:
             heads.pop(0)
+            if not heads:
+                self.heads = None       # as before the first head: no empty list kept
         if self.in_recovery:
             if ack_off >= self.recover:
                 # Full ACK: leave fast recovery (RFC 6582 3.2 step 3).
@@ -552,7 +592,7 @@ class TcpSocket:
         if self.snd_una >= self.snd_max:
             self.rtx.deadline = None    # rtx.cancel()
         else:
-            self.rtx.set(self._current_rto())
+            self.rtx.set(self.rto)      # _current_rto(): no backoff once new data is acked
         fin_off = self.fin_off
         if fin_off is not None and ack_off > fin_off:
             state = self.state
@@ -565,7 +605,10 @@ class TcpSocket:
             elif state == LAST_ACK:
                 self._finish("closed")
                 return False
-        self._push()
+        # _push() when there is something new to send (its own first test, without the call
+        # for the usual ACK of what is in flight)
+        if self.snd_nxt < (self.data_end if fin_off is None else fin_off + 1):
+            self._push()
         return True
 
     def _dupack(self) -> None:
@@ -598,7 +641,12 @@ class TcpSocket:
             self._ack_now()    # all old: the sender missed our ACK
             return
         if skip < plen:
-            self._deliver(plen - skip, payload_head(d, pay + skip, pay + plen))
+            # _deliver(), inline: once per data segment
+            n = plen - skip
+            self.rcv_nxt = rcv_nxt + n
+            self.unacked += n
+            if self.state in _RECV_STATES and self.on_data is not None:
+                self.on_data(self, n, payload_head(d, pay + skip, pay + plen))
         got_fin = fin
         filled = False
         while self.ooo and self.ooo[0][0] <= self.rcv_nxt:
@@ -615,12 +663,14 @@ class TcpSocket:
         if filled:
             self._ack_now()    # a hole was filled: ACK now (RFC 5681 4.2)
         elif self.unacked > self.mss:
-            self._ack_now()    # more than one full segment unacknowledged
+            self._emit(self.snd_max, TH_ACK)    # _ack_now(): more than one full segment unacked
         elif self.unacked and self.dack.deadline is None:     # not dack.active
             self.dack.set(TCP_DELACK_MIN)
 
     def _ooo_insert(self, off: int, n: int, head: bytes, fin: bool) -> None:
         ooo = self.ooo
+        if ooo is None:
+            ooo = self.ooo = []
         i = 0
         while i < len(ooo) and ooo[i][0] < off:
             i += 1
@@ -769,7 +819,8 @@ class TcpStack:
         self.listeners.pop(port, None)
 
     def connect(self, dst: int, dport: int, flow=None, on_connected=None, on_data=None,
-                on_closed=None, src: int | None = None, sport: int | None = None) -> TcpSocket:
+                on_closed=None, src: int | None = None, sport: int | None = None,
+                app=None) -> TcpSocket:
         """Active open: send a SYN now and return the socket (state SYN_SENT).
 
         A connection that cannot start (no route, no free port) reports
@@ -777,11 +828,13 @@ class TcpStack:
         event, so the caller always gets the socket first.  `sport` binds a fixed
         local port (bind() + connect()): taken by a live or TIME_WAIT socket to the
         same peer, it fails "port-in-use" (EADDRNOTAVAIL), as without tcp_tw_reuse.
+        `app` is put in the socket's `app` slot before anything can call back.
         """
         if src is None:
             src = self.host.route_source(dst)
         sock = TcpSocket(self, src or 0, 0, dst, dport, flow)
         sock.on_connected, sock.on_data, sock.on_closed = on_connected, on_data, on_closed
+        sock.app = app
         if src is None:
             self._fail_soon(sock, "no-route")
             return sock

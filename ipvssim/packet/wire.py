@@ -137,7 +137,7 @@ _TCPHDR = struct.Struct("!HHIIBBHHH")
 _UDPHDR = struct.Struct("!HHHH")
 _ARP = struct.Struct("!HHBBH6sI6sI")
 _PSEUDO = struct.Struct("!IIBBH")
-_ETH_IPV4 = struct.Struct("!6s6sHBBHHHBBHII")   # Ethernet II + option-less IPv4 header
+_ETH_IPV4 = struct.Struct("!12sHBBHHHBBHII")   # Ethernet II (both MACs in one run) + option-less IPv4
 _TOS_LEN = struct.Struct("!xBH").unpack_from     # IPv4 header: (version/IHL,) TOS, total length
 _II = struct.Struct("!II").unpack_from
 # Ethernet II + option-less IPv4 + TCP without options: the 54 bytes every segment starts with,
@@ -248,8 +248,9 @@ def mac_ntoa(m: bytes) -> str:
 def ipv4_header_checksum(tos: int, total: int, ident: int, flags: int, ttl: int, proto: int, src: int,
                dst: int) -> int:
     """The checksum of an option-less IPv4 header, summed from its fields as integers."""
-    return _fold(0x4500 + tos + total + ident + flags + (ttl << 8 | proto)
-                 + (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF))
+    # _fold(sum), inline: for a sum n > 0 (0x4500 is in it) `-n % 0xFFFF` is _fold(n).  The
+    # addresses add as 32-bit numbers: the same modulo 0xffff as their two words each.
+    return -(0x4500 + tos + total + ident + flags + (ttl << 8 | proto) + src + dst) % 0xFFFF
 
 
 def ipv4_header(src: int, dst: int, proto: int, payload_len: int, ttl: int = 64, ident: int = 0,
@@ -684,8 +685,11 @@ def ipip_encap(d, outer_src: int, outer_dst: int, ttl: int, df: bool, ident: int
     tos, inner_len = _TOS_LEN(d, ETH_HLEN)
     total = IP_HLEN + inner_len
     flags = IP_DF if df else 0
-    csum = ipv4_header_checksum(tos, total, ident, flags, ttl, IPPROTO_IPIP, outer_src, outer_dst)
-    out = bytearray(_ETH_IPV4.pack(d[0:6], d[6:12], ETH_P_IP, 0x45, tos, total, ident, flags, ttl,
+    # ipv4_header_checksum(tos, total, ident, flags, ttl, IPPROTO_IPIP, outer_src, outer_dst),
+    # inline: once per tunnelled packet
+    csum = -(0x4500 + tos + total + ident + flags + (ttl << 8 | IPPROTO_IPIP) + outer_src
+             + outer_dst) % 0xFFFF
+    out = bytearray(_ETH_IPV4.pack(d[0:12], ETH_P_IP, 0x45, tos, total, ident, flags, ttl,
                                    IPPROTO_IPIP, csum, outer_src, outer_dst))
     out += d[ETH_HLEN:ETH_HLEN + inner_len]     # a slice: cheaper than a memoryview's setup
     return out
@@ -738,15 +742,21 @@ def tcp_add_option(d, opt: bytes, l3: int = ETH_HLEN) -> bytearray:
     out += opt
     out += d[l4 + thl:l3 + total]
     new_total = total + grow
-    end = l3 + new_total
     _p16(out, l3 + 2, new_total)
     out[l4 + 12] = (((thl + grow) >> 2) << 4) | (out[l4 + 12] & 0x0F)
-    # Both checksums from scratch.
+    # Both checksums from scratch, over the header and the segment read as one integer each
+    # (_sum16 and _fold inline, with no memoryview): for n != 0 `-n % 0xFFFF` is _fold(n).
     _p16(out, l3 + 10, 0)
-    _p16(out, l3 + 10, _fold(_sum16(out, l3, l4)))
+    ip_sum = int.from_bytes(out[l3:l4], "big")
+    _p16(out, l3 + 10, -ip_sum % 0xFFFF if ip_sum else 0xFFFF)
     _p16(out, l4 + 16, 0)
     src, dst = _II(out, l3 + 12)
-    _p16(out, l4 + 16, l4_checksum(src, dst, IPPROTO_TCP, out, l4, end))
+    seg_len = new_total - ihl
+    tcp_sum = int.from_bytes(out[l4:l3 + new_total], "big")
+    if seg_len & 1:
+        tcp_sum <<= 8                   # odd length: pad with a zero byte (RFC 1071)
+    tcp_sum += _pseudo_sum(src, dst, IPPROTO_TCP, seg_len)
+    _p16(out, l4 + 16, -tcp_sum % 0xFFFF if tcp_sum else 0xFFFF)
     return out
 
 

@@ -54,3 +54,35 @@ def test_far_events_keep_the_main_heap_small():
     env.run()
     assert [v for _, v in fired] == list(range(1000))
     assert fired[0][0] == 60.0 and fired[-1][0] == 60.0 + 999 * 1e-3
+
+
+def test_far_events_may_share_one_callbacks_list():
+    # TCP's timers give every event the same list (the loops only iterate over it).
+    env = simpy.Environment()
+    far = FarEvents(env)
+    fired = []
+    callbacks = [lambda ev: fired.append((env.now, ev._value))]
+    for i in (3, 1, 2):
+        far.schedule(i * 1.0, i, callbacks)
+    env.run()
+    assert fired == [(1.0, 1), (2.0, 2), (3.0, 3)]
+    assert len(callbacks) == 1
+
+
+def test_timer_rearmed_earlier_or_later_fires_once_at_its_deadline():
+    from ipvssim.net.tcp import Timer
+    for use_far in (False, True):
+        env = simpy.Environment()
+        far = FarEvents(env) if use_far else None
+        fired = []
+        t = Timer(env, lambda owner: fired.append((env.now, owner)), "sock", far)
+        t.set(1.0)
+        t.set(0.5)                  # earlier: a new event, the first one goes stale
+        env.run(until=0.25)
+        t.set(0.5)                  # later (0.75): the pending event re-schedules itself
+        env.run(until=10)
+        assert fired == [(0.75, "sock")] and not t.active
+        t.set(2.0)
+        t.cancel()
+        env.run(until=20)
+        assert fired == [(0.75, "sock")]

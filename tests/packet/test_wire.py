@@ -362,6 +362,17 @@ def test_tcp_add_option_turns_eol_padding_into_nops_and_pads_with_nop():
     assert_checksums_valid(g)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=41), st.integers(0, 0xFFFFFFFF), st.integers(0, 0xFFFFFFFF),
+       st.integers(0, 255))
+def test_tcp_add_option_checksums_verify_for_any_payload_length(payload, src, dst, ttl):
+    # Odd lengths pad the segment's last byte; any address and TTL must still verify.
+    f = tcp_frame(src=src, dst=dst, flags=w.TH_ACK, payload=payload, ttl=ttl)
+    g = w.tcp_add_option(f, bytes([w.TCPOPT_TOA, w.TCPOLEN_TOA]) + bytes(6))
+    assert_checksums_valid(g)
+    assert w.tcp_payload_len(g) == len(payload)
+
+
 def test_tcp_add_option_refuses_beyond_60_byte_header():
     f = tcp_frame(options=b"\x01" * 36)
     with pytest.raises(ValueError):
