@@ -685,10 +685,7 @@ def ipip_encap(d, outer_src: int, outer_dst: int, ttl: int, df: bool, ident: int
     tos, inner_len = _TOS_LEN(d, ETH_HLEN)
     total = IP_HLEN + inner_len
     flags = IP_DF if df else 0
-    # ipv4_header_checksum(tos, total, ident, flags, ttl, IPPROTO_IPIP, outer_src, outer_dst),
-    # inline: once per tunnelled packet
-    csum = -(0x4500 + tos + total + ident + flags + (ttl << 8 | IPPROTO_IPIP) + outer_src
-             + outer_dst) % 0xFFFF
+    csum = ipv4_header_checksum(tos, total, ident, flags, ttl, IPPROTO_IPIP, outer_src, outer_dst)
     out = bytearray(_ETH_IPV4.pack(d[0:12], ETH_P_IP, 0x45, tos, total, ident, flags, ttl,
                                    IPPROTO_IPIP, csum, outer_src, outer_dst))
     out += d[ETH_HLEN:ETH_HLEN + inner_len]     # a slice: cheaper than a memoryview's setup
@@ -742,21 +739,15 @@ def tcp_add_option(d, opt: bytes, l3: int = ETH_HLEN) -> bytearray:
     out += opt
     out += d[l4 + thl:l3 + total]
     new_total = total + grow
+    end = l3 + new_total
     _p16(out, l3 + 2, new_total)
     out[l4 + 12] = (((thl + grow) >> 2) << 4) | (out[l4 + 12] & 0x0F)
-    # Both checksums from scratch, over the header and the segment read as one integer each
-    # (_sum16 and _fold inline, with no memoryview): for n != 0 `-n % 0xFFFF` is _fold(n).
+    # Both checksums from scratch.
     _p16(out, l3 + 10, 0)
-    ip_sum = int.from_bytes(out[l3:l4], "big")
-    _p16(out, l3 + 10, -ip_sum % 0xFFFF if ip_sum else 0xFFFF)
+    _p16(out, l3 + 10, _fold(_sum16(out, l3, l4)))
     _p16(out, l4 + 16, 0)
     src, dst = _II(out, l3 + 12)
-    seg_len = new_total - ihl
-    tcp_sum = int.from_bytes(out[l4:l3 + new_total], "big")
-    if seg_len & 1:
-        tcp_sum <<= 8                   # odd length: pad with a zero byte (RFC 1071)
-    tcp_sum += _pseudo_sum(src, dst, IPPROTO_TCP, seg_len)
-    _p16(out, l4 + 16, -tcp_sum % 0xFFFF if tcp_sum else 0xFFFF)
+    _p16(out, l4 + 16, l4_checksum(src, dst, IPPROTO_TCP, out, l4, end))
     return out
 
 
