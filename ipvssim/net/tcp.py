@@ -389,24 +389,12 @@ class TcpSocket:
         now = self.env._now
         while self.snd_nxt < end:
             off = self.snd_nxt
-            n = self.data_end - off     # _data_len(off), inline: once per segment sent
-            if n > self.mss:
-                n = self.mss
-            elif n < 0:
-                n = 0
+            n = self._data_len(off)
             # Whole segments only (no silly small ones), but always one when nothing is in
             # flight; a lone FIN goes regardless of cwnd (tcp_cwnd_test).
             if n and off > self.snd_una and off + n - self.snd_una > wnd:
                 break
-            # _xmit(off, n), inline: once per segment sent
-            flags = TH_ACK
-            if n and off + n == self.data_end:
-                flags |= TH_PSH
-            used = n
-            if self.fin_off is not None and off + n == self.fin_off:
-                flags |= TH_FIN
-                used += 1
-            self._emit(off, flags, n, self._payload_head(off - 1, n) if n and self.heads else b"")
+            used = self._xmit(off, n)
             if off < self.snd_max:
                 self.retrans += 1
             elif self.rtt_seq is None:
@@ -450,9 +438,7 @@ class TcpSocket:
             self._syn_sent(d, l4, flags, seq, ack)
             return
         fin = flags & TH_FIN
-        rcv_nxt = self.rcv_nxt
-        diff = (seq - self.irs - rcv_nxt) & _MASK       # _rcv_off(seq), inline (every segment)
-        seq_off = rcv_nxt + (diff - (1 << 32) if diff >= _HALF else diff)
+        seq_off = self._rcv_off(seq)
         if flags & _RST_SYN_ACK != TH_ACK:     # not a plain ACK (one test for the usual case)
             if flags & TH_RST:
                 # RFC 9293: a reset is valid when its sequence number is in the window.
@@ -641,12 +627,7 @@ class TcpSocket:
             self._ack_now()    # all old: the sender missed our ACK
             return
         if skip < plen:
-            # _deliver(), inline: once per data segment
-            n = plen - skip
-            self.rcv_nxt = rcv_nxt + n
-            self.unacked += n
-            if self.state in _RECV_STATES and self.on_data is not None:
-                self.on_data(self, n, payload_head(d, pay + skip, pay + plen))
+            self._deliver(plen - skip, payload_head(d, pay + skip, pay + plen))
         got_fin = fin
         filled = False
         while self.ooo and self.ooo[0][0] <= self.rcv_nxt:
@@ -663,7 +644,7 @@ class TcpSocket:
         if filled:
             self._ack_now()    # a hole was filled: ACK now (RFC 5681 4.2)
         elif self.unacked > self.mss:
-            self._emit(self.snd_max, TH_ACK)    # _ack_now(): more than one full segment unacked
+            self._ack_now()    # more than one full segment unacknowledged
         elif self.unacked and self.dack.deadline is None:     # not dack.active
             self.dack.set(TCP_DELACK_MIN)
 
