@@ -31,6 +31,7 @@ class Ledger:
         self.drops: Counter[tuple[str, str]] = Counter()   # (host, reason) -> count
         self.live: dict[int, Packet] = {}                 # pid -> packet in flight
         self.on_end = []                                  # callbacks(pkt, host, reason|None)
+        self.on_empty = None            # callable(): the last packet in flight just ended
 
     def new(self, data: bytearray, origin: str, flow=None, parent: int | None = None) -> Packet:
         pid = self.next_pid
@@ -64,6 +65,8 @@ class Ledger:
         self.delivered_count += 1
         for cb in self.on_end:
             cb(pkt, host, None)
+        if not self.live and self.on_empty is not None:
+            self.on_empty()
 
     def dropped(self, pkt: Packet, host: str, reason: str) -> None:
         if pkt.fate is not None:
@@ -74,6 +77,8 @@ class Ledger:
         self.drops[(host, reason)] += 1
         for cb in self.on_end:
             cb(pkt, host, reason)
+        if not self.live and self.on_empty is not None:
+            self.on_empty()
 
     @property
     def in_flight(self) -> int:

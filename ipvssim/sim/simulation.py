@@ -4,26 +4,28 @@ from __future__ import annotations
 import gc
 import time
 from heapq import heapify, heappop, heappush
+
+from simpy.events import URGENT
 from dataclasses import dataclass, field, replace
 
 from ipvssim.net.app import ServerApp, tcp_client, udp_client
 from ipvssim.net.context import SimContext
-from ipvssim.net.events import Wake
+from ipvssim.net.events import Wake, call_later
 from ipvssim.net.flow import Flow
 from ipvssim.scenario.model import Scenario
 from ipvssim.sim.traffic import TrafficGenerator
 
 __all__ = ["Simulation", "RunResult", "with_mode"]
 
-# How often (in events) the loop checks whether all traffic has finished.
-_DONE_CHECK_EVERY = 256
+# How often (in events) the loop reports progress (and checks --max-events).
+_CHUNK = 256
 # Allocations between young-generation collections during a run (CPython's default is
 # 700).  Every finished TCP connection leaves a reference cycle (socket <-> its timers'
 # bound methods, the app's request object), so with the default the full collections
 # that follow rescan every live object of a big run again and again: 100k connections
 # ran ~1.4x slower per packet than 1k.  Raised for the run only, restored after.
 _GC_GEN0_THRESHOLD = 100_000
-# Priority of the end-of-run marker: after simpy's URGENT (0) and NORMAL (1), so every
+# Priority of the horizon marker: after simpy's URGENT (0) and NORMAL (1), so every
 # event at exactly the horizon still happens, as `until=` would have it.
 _AFTER_ALL = 2
 
@@ -116,6 +118,11 @@ class Simulation:
         self.hosts: dict = {}
         self.directors: dict = {}
         self.generators: list[TrafficGenerator] = []
+        self._mark = None               # the loop's stop marker, while running (see _run)
+        self._stop_entry = None         # its heap entry once all traffic has finished
+        # Scenario events (weight changes, removals) belong to the run as much as its
+        # traffic: it is not over before the last of them has happened.
+        self._events_until = max((ev.at for ev in scenario.events), default=0.0)
         self._build()
 
     # -- construction -----------------------------------------------------------------
@@ -145,6 +152,7 @@ class Simulation:
         for ev in self.scenario.events:
             self.directors_for_service(ev.service).schedule_event(ev)
         self.ctx.ledger.on_end.append(_note_path)
+        self.ctx.ledger.on_empty = self._check_finished
         self.expected_flows = sum(t.connections for t in self.scenario.traffic)
         for spec in self.scenario.traffic:
             gen = TrafficGenerator(self.ctx, spec, self.hosts, self.flows, self._open_connection)
@@ -167,6 +175,21 @@ class Simulation:
 
     def _flow_done(self, flow: Flow) -> None:
         self.finished += 1
+        self._check_finished()
+
+    def _check_finished(self, _ev=None) -> None:
+        """Called when a flow ends, when the last packet in flight ends and at the last
+        scenario event: once every flow has ended, no packet is in flight and the
+        scenario's events have happened, the run is over -- right after the event being
+        processed (a marker entry at this time, before anything else due now, stops the
+        loop).  Without traffic there is nothing to finish: the run goes on to its
+        horizon."""
+        env = self.ctx.env
+        if (self._mark is not None and self._stop_entry is None and self.expected_flows
+                and env._now >= self._events_until and self._all_done()
+                and not self.ctx.ledger.live):
+            self._stop_entry = (env._now, URGENT, next(env._eid), self._mark)
+            heappush(env._queue, self._stop_entry)
 
     # -- running ----------------------------------------------------------------------
     def run(self) -> RunResult:
@@ -180,36 +203,40 @@ class Simulation:
     def _run(self) -> RunResult:
         env = self.ctx.env
         self.finished = 0
+        # The loop stops at a marker entry on the heap: the horizon's, which sorts after
+        # every event at that time (so the loop needs no "before the horizon?" test per
+        # event), or the one _check_finished() pushes when the last flow and the last
+        # packet in flight have ended.
+        self._mark = mark = Wake()
+        self._stop_entry = None
         for gen in self.generators:
             gen.start()
+        if self.scenario.events:
+            # after the scenario's own events at that time (scheduled when it was built)
+            call_later(env, max(0.0, self._events_until - env._now), None, self._check_finished)
         wall0 = time.perf_counter()
         horizon = self.duration
         events = 0
         stopped_by = "duration"
         limit = self.max_events
-        ledger = self.ctx.ledger
         next_progress = 0
         queue = env._queue
-        # The horizon is an entry on the heap that sorts after every event at that time,
-        # so the loop needs no "anything left, and before the horizon?" test per event.
-        horizon_mark = Wake()
-        horizon_entry = (horizon, _AFTER_ALL, next(env._eid), horizon_mark)
+        horizon_entry = (horizon, _AFTER_ALL, next(env._eid), mark)
         heappush(queue, horizon_entry)
-        at_horizon = False
+        at_mark = False
         # Environment.step() inlined: per event it is one heappop and the callbacks,
         # with no method call, no peek() and no try/except around it.  Events are
-        # counted per chunk up to the next completion check, so the stopping point
-        # (and the event count) is the same as stepping one at a time.
+        # stepped in chunks up to the next progress report, counted per chunk.
         while True:
-            n = _DONE_CHECK_EVERY - events % _DONE_CHECK_EVERY
+            n = _CHUNK - events % _CHUNK
             if limit is not None:
                 n = min(n, limit - events)
             done = n
             for i in range(n):
                 when, _, _, ev = heappop(queue)
-                if ev is horizon_mark:
+                if ev is mark:
                     done = i
-                    at_horizon = True
+                    at_mark = True
                     break
                 env._now = when
                 callbacks, ev.callbacks = ev.callbacks, None
@@ -219,20 +246,20 @@ class Simulation:
                     _crash(ev)
             events += done
             if done < n:
-                break                   # past the horizon, or nothing left to happen
+                break                   # at the horizon, or all traffic has finished
             if events == limit:         # exactly --max-events, never more
                 stopped_by = "max-events"
                 break
-            if events % _DONE_CHECK_EVERY == 0:
-                if self._all_done() and not ledger.live:
-                    stopped_by = "finished"
-                    break
-                if self.progress is not None and events >= next_progress:
-                    self.progress(env.now, horizon)
-                    next_progress = events + 20000
-        if not at_horizon:
-            queue.remove(horizon_entry)     # stopped early: the marker must not outlive the run
-            heapify(queue)
+            if self.progress is not None and events >= next_progress:
+                self.progress(env.now, horizon)
+                next_progress = events + 20000
+        if at_mark and self._stop_entry is not None:
+            stopped_by = "finished"     # (the stop marker sorts before the horizon's)
+        for entry in (horizon_entry, self._stop_entry):
+            if entry is not None and entry in queue:
+                queue.remove(entry)     # the markers must not outlive the run
+        heapify(queue)
+        self._mark = None
         if stopped_by == "duration" and self._all_done():
             stopped_by = "finished"
         if stopped_by == "duration" and env.peek() == float("inf"):
@@ -242,7 +269,7 @@ class Simulation:
         for f in self.flows:
             if f.status == "pending":
                 f.reason = f.reason or "unfinished"
-        ledger.check()
+        self.ctx.ledger.check()
         return RunResult(self.scenario, self.mode, self.seed, self.flows, self.ctx, self.hosts,
                          self.segments, self.directors, events=events, simulated_s=simulated,
                          wall_s=time.perf_counter() - wall0, stopped_by=stopped_by)

@@ -157,7 +157,8 @@ def test_removal_with_expire_nodest_conn_flushes_the_entries_and_the_client_is_r
 
 def test_flush_happens_one_jiffy_after_the_removal_even_without_traffic():
     text = scenario_text(service("rr", "[{host: rs1}, {host: rs2}]"),
-                         "- {name: t, from: client, to: 10.0.0.100:80, connections: 2, rate: 10/s}",
+                         "- {name: t, from: client, to: 10.0.0.100:80, connections: 2, rate: 10/s}\n"
+                         "- {name: late, from: client, to: 10.0.0.100:80, connections: 1, start: 6s}",
                          SERVERS, events="- {at: 5s, service: web, server: rs2, remove: true}",
                          lb_extra="ipvs: {expire_nodest_conn: 1}", duration="30s")
     sim = Simulation(load_scenario_text(text))
@@ -194,3 +195,30 @@ def test_wrr_restarts_its_scan_at_the_head_when_a_server_is_added():
     # With rs4 (weight 2) added after the 4th pick, cw stays 2 but the scan restarts
     # at the head -- rs4 -- instead of continuing after rs1: rs4 rs1 | rs4 rs2 rs1 | rs1 | ...
     assert served(added) == ["rs2", "rs1", "rs1", "rs1", "rs4", "rs1", "rs4", "rs2", "rs1", "rs1"]
+
+
+# -- when a run ends --------------------------------------------------------------------------------
+
+def test_a_finished_run_ends_when_its_last_packet_does():
+    # Not some events later: the simulated time, and what is measured over it (CPU
+    # utilization), must not depend on how often the loop looks.
+    res = run_sim(service("rr", "[{host: rs1}, {host: rs2}]"),
+                  "- {name: t, from: client, to: 10.0.0.100:80, connections: 5, rate: 20/s}",
+                  trace=True)
+    assert res.stopped_by == "finished"
+    assert all(f.status == "succeeded" for f in res.flows)
+    last_step = max(s.time for s in res.ctx.observer.steps)
+    assert res.simulated_s == last_step
+    assert res.simulated_s >= max(f.end for f in res.flows)
+    assert not res.ctx.ledger.live
+
+
+def test_a_run_whose_traffic_is_over_still_lives_to_its_last_event():
+    # The weight change at 3 s comes well after the last connection (~0.3 s): it still
+    # happens, and the run ends there, not at its 30 s horizon.
+    res = run_sim(service("rr", "[{host: rs1}, {host: rs2}]"),
+                  "- {name: t, from: client, to: 10.0.0.100:80, connections: 2, rate: 10/s}",
+                  events="- {at: 3s, service: web, server: rs2, weight: 0}")
+    assert res.stopped_by == "finished"
+    assert res.simulated_s == 3.0
+    assert "  -> 10.0.0.12:80                 Route   0      " in ipvsadm_list(res.directors["lb"])
