@@ -112,7 +112,10 @@ class Interface:
         """Recompute `rp_filter`, the effective value (max of conf/all and this
         interface's) the receive path reads for every packet: on a change of either."""
         host = self.host
-        self.rp_filter = host.conf(self, "rp_filter") if host is not None else (self._sysctl.rp_filter or 0)
+        if host is not None:
+            self.rp_filter = host.conf(self, "rp_filter")
+        else:
+            self.rp_filter = self._sysctl.rp_filter or 0
 
     def __repr__(self) -> str:
         return f"<Interface {self.host.name if self.host else '?'}:{self.name} {self.kind}>"

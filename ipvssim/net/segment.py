@@ -56,8 +56,9 @@ class TxQueue:
 
     An analytic busy-until time instead of a process: a frame starts at max(now, busy),
     and one event carries it to the far end: `arrive(pkt)`, the packet being the event
-    (see `Packet`; a lost frame's event is a `Wake`).  `waiting` holds the start times of frames queued but not yet on
-    the wire (all of them are <= `busy`, so an idle queue has none that matter).
+    (see `Packet`; a lost frame's event is a `Wake`).  `waiting` holds the start times
+    of frames queued but not yet on the wire (all of them are <= `busy`, so an idle
+    queue has none that matter).
     The link's parameters are the segment's, copied here: they are fixed for a run.
     """
 

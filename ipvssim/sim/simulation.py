@@ -246,6 +246,12 @@ class Simulation:
                     _crash(ev)
             events += done
             if done < n:
+                if self._stop_entry is not None and (self.ctx.ledger.live or not self._all_done()):
+                    # Something was sent after the last packet ended, in the same event
+                    # (an ICMP echo is answered after the request is delivered): not over.
+                    self._stop_entry = None
+                    at_mark = False
+                    continue
                 break                   # at the horizon, or all traffic has finished
             if events == limit:         # exactly --max-events, never more
                 stopped_by = "max-events"

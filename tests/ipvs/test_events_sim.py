@@ -222,3 +222,28 @@ def test_a_run_whose_traffic_is_over_still_lives_to_its_last_event():
     assert res.stopped_by == "finished"
     assert res.simulated_s == 3.0
     assert "  -> 10.0.0.12:80                 Route   0      " in ipvsadm_list(res.directors["lb"])
+
+
+def test_a_packet_sent_after_the_last_one_ended_in_the_same_event_keeps_the_run_going():
+    # As a host answering an echo request after delivering it: the last packet in flight
+    # ends (the run would be over), and the same event sends another.  The run goes on
+    # until that one has ended too.
+    text = scenario_text(service("rr", "[{host: rs1}, {host: rs2}]"),
+                         "- {name: t, from: client, to: 10.0.0.100:80, connections: 1}", SERVERS)
+    sim = Simulation(load_scenario_text(text))
+    client, lb = sim.hosts["client"], sim.hosts["lb"]
+    ledger = sim.ctx.ledger
+    replies = []
+    over = ledger.on_empty
+
+    def on_empty():
+        over()
+        if not replies and sim._stop_entry is not None:       # the run would end here
+            replies.append(None)
+            client.ping(lb.interfaces["eth0"].addresses[0].addr,
+                        on_reply=lambda pkt, seq, rtt: replies.append(sim.ctx.env.now))
+
+    ledger.on_empty = on_empty
+    res = sim.run()
+    assert res.stopped_by == "finished" and not ledger.live
+    assert len(replies) == 2 and res.simulated_s == replies[1]
