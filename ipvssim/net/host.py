@@ -300,17 +300,13 @@ class Host:
 
     def route_source(self, dst: int) -> int | None:
         """The source address Linux would pick toward dst (None: no route)."""
-        if self.is_local(dst):
-            return dst
-        res = self._resolve(dst)
-        return None if res is None else res[2]
+        route = self.output_route(dst)
+        return None if route is None else route[2]
 
     def route_mtu(self, dst: int) -> int | None:
         """MTU of the interface the route to dst leaves through (None: no route)."""
-        if self.is_local(dst):
-            return self.lo.mtu
-        res = self._resolve(dst)
-        return None if res is None else res[0].mtu
+        route = self.output_route(dst)
+        return None if route is None else route[0].mtu
 
     def output_route(self, dst: int) -> tuple[Interface, int, int] | None:
         """(interface, next hop, preferred source) a packet to dst leaves by (lo for local
@@ -326,10 +322,8 @@ class Host:
 
     def route_interface(self, dst: int) -> Interface | None:
         """The interface toward dst (lo for local addresses), or None."""
-        if self.is_local(dst):
-            return self.lo
-        res = self._resolve(dst)
-        return None if res is None else res[0]
+        route = self.output_route(dst)
+        return None if route is None else route[0]
 
     # -- packet ends -------------------------------------------------------------------------------
     def deliver(self, pkt, iface: str | None = None) -> None:
@@ -408,15 +402,11 @@ class Host:
         `ignore_df` is skb->ignore_df: fragment a too-big packet even with DF set
         (IPVS xmit sets it, "avoid icmp_send in ip_fragment", ip_vs_xmit.c).
         """
-        dst = ip_dst(pkt.data) if nexthop_dst is None else nexthop_dst
-        if self.is_local(dst):
-            self.output_via(pkt, self.lo, dst, ignore_df)
-            return
-        res = self._resolve(dst)
-        if res is None:
+        route = self.output_route(ip_dst(pkt.data) if nexthop_dst is None else nexthop_dst)
+        if route is None:
             self.drop(pkt, "no-route")
             return
-        self.output_via(pkt, res[0], res[1], ignore_df)
+        self.output_via(pkt, route[0], route[1], ignore_df)
 
     def output_via(self, pkt, iface: Interface, nexthop: int, ignore_df: bool = False) -> None:
         """`output` on a route already looked up (`output_route`): MTU, neighbour, transmit."""
