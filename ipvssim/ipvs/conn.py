@@ -141,7 +141,7 @@ class IPVSConnection:
                  "mode", "state", "dest", "timeout", "expires", "control", "n_control",
                  "is_template", "flags", "inpkts", "outpkts", "inbytes", "outbytes",
                  "first_ack_done", "fdata_seq", "flow", "service", "pool", "linked", "_timer_at",
-                 "route", "route_gen", "reply_route", "reply_route_gen")
+                 "route", "route_gen")
 
     def __init__(self, protocol: int, caddr: int, cport: int, vaddr: int, vport: int, daddr: int,
                  dport: int, mode: str, dest, flags: int, laddr: int | None = None,
@@ -172,10 +172,9 @@ class IPVSConnection:
         self.pool = None               # FULLNAT LocalAddressPool that lent laddr:lport
         self.linked = False            # in the table (hashed)
         self._timer_at = _NEVER        # time of the heap entry that is authoritative
-        # The director's output_route(daddr) -- and, for FULLNAT replies, output_route(caddr)
-        # -- as of its host's route_gen (-1: not looked up yet).
-        self.route = self.reply_route = None
-        self.route_gen = self.reply_route_gen = -1
+        # The director's output_route(daddr) as of its host's route_gen (-1: not looked up yet).
+        self.route = None
+        self.route_gen = -1
 
     @property
     def inactive(self) -> bool:

@@ -348,17 +348,7 @@ class Director(DataPlane):
         pkt.data = result
         if self.observer.tracing:
             self.observer.step(pkt, host.name, None, "rewritten", "ipvs fullnat reply")
-        # host.output(pkt), the reply now addressed to the client: on the entry's route
-        # to caddr, kept as long as route_gen stays the same (see _transmit).
-        if conn.reply_route_gen == host.route_gen:
-            route = conn.reply_route
-        else:
-            route = conn.reply_route = host.output_route(conn.caddr)
-            conn.reply_route_gen = host.route_gen
-        if route is None:
-            host.drop(pkt, "no-route")
-        else:
-            host.output_via(pkt, route[0], route[1])
+        host.output(pkt)
         return True
 
     def _count_out(self, conn, d) -> None:
