@@ -591,10 +591,7 @@ class TcpSocket:
             elif state == LAST_ACK:
                 self._finish("closed")
                 return False
-        # _push() when there is something new to send (its own first test, without the call
-        # for the usual ACK of what is in flight)
-        if self.snd_nxt < (self.data_end if fin_off is None else fin_off + 1):
-            self._push()
+        self._push()
         return True
 
     def _dupack(self) -> None:

@@ -151,9 +151,9 @@ def _rewrite_by_setters(frame: bytearray, sport: int | None, dport: int | None, 
                         daddr: int | None, dec_ttl: bool) -> IcmpNeeded | None:
     """rewrite_addresses() of a frame of any other shape: decrement_ttl and the wire setters."""
     if dec_ttl:
-        if frame[22] <= 1:
-            return TTL_EXCEEDED
-        decrement_ttl(frame)
+        err = decrement_ttl(frame)
+        if err is not None:
+            return err
     if sport is not None:
         wire.set_sport(frame, sport)
     if dport is not None:
