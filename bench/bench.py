@@ -20,7 +20,7 @@ import argparse
 import gc
 import json
 import platform
-import resource
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -193,6 +193,37 @@ def measure(text: str, pcap: bool = False, repeat: int = 1, warm: bool = False) 
     return best
 
 
+def peak_rss_mib(text: str, pcap: bool, warm: bool) -> float | None:
+    """Peak resident memory (MiB) of a fresh Python process that builds and runs the
+    scenario (interpreter and imports included), measured apart from the timed runs.
+
+    A fresh process, because memory that an earlier run freed stays with the process
+    that ran it (a fork would share it too); None where the child cannot say (no /proc).
+    """
+    child = subprocess.run(
+        [sys.executable, __file__, "--peak-rss-of-stdin"] + (["--pcap"] if pcap else [])
+        + (["--warm"] if warm else []),
+        input=text, capture_output=True, text=True, check=False)
+    try:
+        return float(child.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+
+
+def _peak_rss_child(pcap: bool, warm: bool) -> int:
+    """The child of peak_rss_mib: the scenario on stdin, VmHWM (MiB) on stdout."""
+    text = sys.stdin.read()
+    status = Path("/proc/self/status")
+    if not status.exists():
+        return 1
+    _measure_once(text, pcap, warm)
+    for line in status.read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            print(int(line.split()[1]) / 1024)
+            return 0
+    return 1
+
+
 def _measure_once(text: str, pcap: bool, warm: bool) -> dict:
     scn = load_scenario_text(text, "<bench>")
     gc.collect()
@@ -207,14 +238,15 @@ def _measure_once(text: str, pcap: bool, warm: bool) -> dict:
     ok = sum(f.status == "succeeded" for f in result.flows)
     return {"packets": result.ctx.ledger.sent, "hops": hops, "events": result.events,
             "wall": wall, "build": build, "hops_per_s": hops / wall if wall else 0.0,
-            "succeeded": ok, "flows": len(result.flows), "ratio": None,
-            "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "succeeded": ok, "flows": len(result.flows), "ratio": None}
 
 
 def with_ratio(row: dict) -> dict:
-    # best of three, on a fixed count: the floor is a property of the machine, not the run
-    bare = min(bare_hop_seconds(200_000) for _ in range(3))
-    floor = min(event_floor_seconds(200_000) for _ in range(3))
+    """Set the run against the bare hop measured here for the run's own hop count
+    (fastest of three: the floor is a property of the machine, not of the run)."""
+    hops = max(row["hops"], 1000)
+    bare = min(bare_hop_seconds(hops) for _ in range(3))
+    floor = min(event_floor_seconds(hops) for _ in range(3))
     row["bare_us"] = bare * 1e6
     row["floor_us"] = floor * 1e6
     row["us_per_hop"] = row["wall"] / row["hops"] * 1e6 if row["hops"] else 0.0
@@ -245,13 +277,15 @@ def fmt(row: dict, label: str) -> str:
             f"{row['wall']:>7.2f}s {row['hops_per_s'] / 1000:>7.1f}k "
             f"{row['us_per_hop']:>6.2f} {row['bare_us']:>5.2f} {row['ratio']:>5.2f}x "
             f"{row['floor_us']:>5.2f} {row['floor_ratio']:>5.2f}x "
-            f"{row['succeeded']:>6}/{row['flows']:<6}")
+            f"{row['succeeded']:>6}/{row['flows']:<6} "
+            f"{'-' if row['peak_rss_mib'] is None else format(row['peak_rss_mib'], '.0f'):>5}")
 
 
 HEADER = (f"{'run':<28} {'packets':>9} {'hops':>9} {'events':>9} {'wall':>8} {'hops/s':>8} "
-          f"{'us/hop':>6} {'bare':>5} {'ratio':>6} {'floor':>5} {'x flr':>6} {'ok/conns':>13}")
+          f"{'us/hop':>6} {'bare':>5} {'ratio':>6} {'floor':>5} {'x flr':>6} {'ok/conns':>13} {'MiB':>5}")
 LEGEND = ("bare: a bare simpy packet hop (Store get, timeout, Store put), us; ratio: us/hop "
-          "over it (target <= 2.2x)\nfloor: three bare timeout events, us; x flr: us/hop over it")
+          "over it (target <= 2.2x)\nfloor: three bare timeout events, us; x flr: us/hop over it; "
+          "MiB: peak RSS of a fresh process running the scenario")
 
 
 def main(argv=None) -> int:
@@ -261,13 +295,19 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=None,
                     help="runs per row, the fastest kept (default 3, 1 with --quick)")
     ap.add_argument("--json", metavar="FILE", help="also write all rows to FILE as JSON")
+    ap.add_argument("--peak-rss-of-stdin", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--pcap", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--warm", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.peak_rss_of_stdin:
+        return _peak_rss_child(args.pcap, args.warm)
     conns = 400 if args.quick else 3000
     repeat = args.repeat or (1 if args.quick else 3)
     rows: dict[str, dict] = {}
 
     def run(label: str, text: str, pcap: bool = False, warm: bool = False) -> dict:
         row = with_ratio(measure(text, pcap=pcap, repeat=repeat, warm=warm))
+        row["peak_rss_mib"] = peak_rss_mib(text, pcap, warm)
         rows[label] = row
         print(fmt(row, label), flush=True)
         return row

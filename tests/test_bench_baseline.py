@@ -34,3 +34,13 @@ def test_the_bare_hop_moves_every_packet_one_link_per_hop():
     env.run(until=done)
     # 2 packets, 128 hops, 1 us each on the wire: 64 hops each, one after another
     assert env.now == pytest.approx(64e-6)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="peak RSS is read from /proc")
+def test_peak_memory_is_read_from_a_fresh_process_that_ran_the_scenario():
+    text = bench.lan_scenario("dr", connections=20, rate=200)
+    off = bench.peak_rss_mib(text, pcap=False, warm=False)
+    on = bench.peak_rss_mib(text, pcap=True, warm=False)
+    # an interpreter with ipvssim imported holds tens of MiB; captures add to that
+    assert off is not None and 10 < off < 1024
+    assert on is not None and on >= off - 1
