@@ -22,6 +22,7 @@ import json
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -225,6 +226,13 @@ def _peak_rss_child(pcap: bool, warm: bool) -> int:
 
 
 def _measure_once(text: str, pcap: bool, warm: bool) -> dict:
+    """One run; with pcap, the captures are written to files as `ipvssim run --pcap`
+    writes them (during the run, so the timed run includes the writing)."""
+    with tempfile.TemporaryDirectory(prefix="ipvssim-bench-") as folder:
+        return _measure_in(text, folder if pcap else False, warm)
+
+
+def _measure_in(text: str, pcap, warm: bool) -> dict:
     scn = load_scenario_text(text, "<bench>")
     gc.collect()
     t0 = time.perf_counter()

@@ -29,7 +29,7 @@ __all__ = ["load_scenario", "load_scenario_text", "validate_scenario", "simulate
 
 
 def simulate(scenario: Scenario | str | os.PathLike, mode: str | None = None, *, seed: int | None = None,
-             duration: float | None = None, pcap: bool = False, trace: bool = False,
+             duration: float | None = None, pcap: bool | str | os.PathLike = False, trace: bool = False,
              max_events: int | None = None) -> RunResult:
     """Run one scenario once and return its `RunResult` (validator findings attached).
 
@@ -40,7 +40,9 @@ def simulate(scenario: Scenario | str | os.PathLike, mode: str | None = None, *,
     mode : {"dr", "nat", "tun", "fullnat"}, optional
         Force every real server to this forwarding mode (like ``--mode``).
     seed, duration : optional overrides of the scenario's values.
-    pcap, trace : record per-interface captures / hop-by-hop trace steps.
+    pcap : False, True (per-interface captures in memory: ``result.ctx.observer.captures``)
+        or a folder to write one pcap per interface into, as the run goes on.
+    trace : record hop-by-hop trace steps.
     max_events : stop after this many simulation events.
     """
     if not isinstance(scenario, Scenario):

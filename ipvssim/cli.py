@@ -110,23 +110,24 @@ def simulate(scenario, mode, seed=None, duration=None, pcap=False, show_progress
     return result
 
 
-def _write_outputs(out: Path, scenario, seed, results, pcap: bool, extra: dict | None = None) -> dict:
-    """report.json (with `extra` top-level fields), pcaps and plots; returns the report."""
-    from ipvssim.packet.pcap import write_pcap
+def _pcap_folder(pcap: bool, out: Path, label: str, runs: int) -> Path | bool:
+    """Where a run writes its pcaps (while it runs): OUT/pcap/, or OUT/pcap/LABEL/ when
+    there are several runs; False without --pcap.  An interface that saw nothing
+    (lo, mostly) gets no file."""
+    if not pcap:
+        return False
+    return out / "pcap" if runs == 1 else out / "pcap" / label
+
+
+def _write_outputs(out: Path, scenario, seed, results, extra: dict | None = None) -> dict:
+    """report.json (with `extra` top-level fields) and plots; returns the report.
+    (The pcaps were written by the runs themselves, see _pcap_folder.)"""
     from ipvssim.report.json_report import report_to_dict, write_report
     from ipvssim.report import plots
     out.mkdir(parents=True, exist_ok=True)
     report = report_to_dict(scenario, seed, results)
     report.update(extra or {})
     write_report(out / "report.json", report)
-    if pcap:
-        for result in results:
-            folder = out / "pcap" if len(results) == 1 else out / "pcap" / result.mode
-            folder.mkdir(parents=True, exist_ok=True)
-            for (host, iface), records in sorted(result.ctx.observer.captures.items()):
-                if not records:
-                    continue         # an interface that saw nothing (lo, mostly)
-                write_pcap(folder / f"{host}-{iface}.pcap", records)
     plots.write_all(report, results, out)
     return report
 
@@ -175,16 +176,17 @@ def run(scenario, mode, out_dir, pcap, seed, duration, max_events, as_json, data
     dur = _parse_duration(duration)
     _warn_if_huge(scn, dur, max_events)
     planes = ["ipvs", "iptables"] if dataplane == "both" else [dataplane]
-    results = []
-    for m in _modes(mode):
-        for dp in planes:
-            r = simulate(scn, m, seed, dur, pcap, show_progress=not as_json, max_events=max_events,
-                         dataplane=dp)
-            if dp is not None:
-                r.mode = dp if m is None else f"{m}-{dp}"     # label each column by its data plane
-            results.append(r)
     out = Path(out_dir) if out_dir else Path("ipvssim-out") / scn.name
-    report = _write_outputs(out, scn, results[0].seed, results, pcap)
+    runs = [(m, dp) for m in _modes(mode) for dp in planes]
+    results = []
+    for m, dp in runs:
+        # each column is labelled by its mode, and by its data plane when one is forced
+        label = (m or "as-configured") if dp is None else (dp if m is None else f"{m}-{dp}")
+        r = simulate(scn, m, seed, dur, _pcap_folder(pcap, out, label, len(runs)),
+                     show_progress=not as_json, max_events=max_events, dataplane=dp)
+        r.mode = label
+        results.append(r)
+    report = _write_outputs(out, scn, results[0].seed, results)
     _show_and_exit(report, results, out, as_json)
 
 
@@ -219,21 +221,21 @@ def compare(scenarios, out_dir, pcap, seed, duration, max_events, as_json):
     for scn in loaded:
         _warn_if_huge(scn, dur, max_events)
     if len(loaded) == 1:
-        scn = loaded[0]
-        results = [simulate(scn, m, seed, dur, pcap, show_progress=not as_json, max_events=max_events)
-                   for m in MODES]
-        name = scn.name
+        name = loaded[0].name
+        runs = [(loaded[0], m, m) for m in MODES]
     else:
         loaded.sort(key=_work_rank)             # stable: files of equal rank keep their order
-        results = []
-        for scn in loaded:
-            r = simulate(scn, None, seed, dur, pcap, show_progress=not as_json, max_events=max_events)
-            r.mode = scn.name       # label each column by its scenario
-            results.append(r)
         name = "compare-" + "-".join(s.name for s in loaded)
+        runs = [(scn, None, scn.name) for scn in loaded]      # a column per scenario
     out = Path(out_dir) if out_dir else Path("ipvssim-out") / name
+    results = []
+    for scn, m, label in runs:
+        r = simulate(scn, m, seed, dur, _pcap_folder(pcap, out, label, len(runs)),
+                     show_progress=not as_json, max_events=max_events)
+        r.mode = label
+        results.append(r)
     extra = {"scenario": name, "scenarios": [s.name for s in loaded]} if len(loaded) > 1 else None
-    report = _write_outputs(out, loaded[0], results[0].seed, results, pcap, extra)
+    report = _write_outputs(out, loaded[0], results[0].seed, results, extra)
     _show_and_exit(report, results, out, as_json)
 
 

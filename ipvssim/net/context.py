@@ -20,7 +20,7 @@ class SimContext:
     holds the timers scheduled far ahead (see `ipvssim.net.events.FarEvents`).
     """
 
-    def __init__(self, seed: int = 1, pcap: bool = False, trace: bool = False,
+    def __init__(self, seed: int = 1, pcap=False, trace: bool = False,
                  trace_flows: set[int] | None = None):
         self.env = simpy.Environment()
         self.far = FarEvents(self.env)      # timers far ahead, off the main event heap

@@ -195,7 +195,7 @@ class Host:
             raise ValueError(f"{self.name}: duplicate interface {iface.name}")
         iface.host = self
         iface.sysctl_changed()
-        iface.capture = self.ctx.observer.capture_list(self.name, iface.name)
+        iface.capture = self.ctx.observer.capture_for(self.name, iface.name)
         self.interfaces[iface.name] = iface
         if iface.kind == "ipip" and self.tunl is None:
             self.tunl = iface
@@ -679,7 +679,7 @@ class Host:
             return
         pkt.data = ipip_decap(pkt.data)
         if tunl.capture is not None:
-            tunl.capture.append((self.env.now, bytes(pkt.data)))
+            tunl.capture(self.env.now, pkt.data)
         obs = self.ctx.observer
         if obs.tracing:
             obs.step(pkt, self.name, tunl.name, "received", "ipip decapsulated")

@@ -4,7 +4,7 @@ An Interface is the host's side of one link.  It owns the addresses configured
 on it (in configuration order: the first address of a subnet is that subnet's
 primary, later ones in the same subnet are secondaries, as inet_insert_ifa()
 decides in net/ipv4/devinet.c), its MTU, its per-interface sysctls, and the
-capture list that plays the part of `tcpdump -i NAME`.
+capture that plays the part of `tcpdump -i NAME`.
 
 Frames leave through `transmit` (captured when the host hands them to the NIC)
 and arrive through `arrived` (captured on arrival, before the MAC filter, like
@@ -94,7 +94,7 @@ class Interface:
         self.sysctl = sysctl or SysctlSpec()
         self.addresses: list[IfAddress] = []
         self.port = None              # set by Segment.attach (ether only)
-        self.capture = None           # set when the host is known (observer's list)
+        self.capture = None           # set when the host is known: observer's capture_for
         # Resolved neighbours on this link: next hop -> its MAC + ours, the 12 bytes an
         # output frame starts with (kept by the host's NeighbourTable).
         self.neigh_hh: dict[int, bytes] = {}
@@ -164,7 +164,7 @@ class Interface:
             host.drop(pkt, "mtu-exceeded", self.name)
             return
         if self.capture is not None:
-            self.capture.append((self.ctx.env._now, bytes(pkt.data)))
+            self.capture(self.ctx.env._now, pkt.data)
         if self.is_ether:
             if self.port is None:
                 host.drop(pkt, "no-carrier", self.name)
@@ -191,7 +191,7 @@ class Interface:
         ctx = self.ctx
         ctx.hops += 1
         if self.capture is not None:
-            self.capture.append((ctx.env._now, bytes(pkt.data)))
+            self.capture(ctx.env._now, pkt.data)
         d = pkt.data
         # NIC MAC filter: our unicast address, broadcast or multicast (group bit).
         # (startswith compares in place; a d[0:6] slice would copy first.)

@@ -1,11 +1,17 @@
 """What can be seen of a run: per-interface captures (pcap) and trace step records.
 
 Both are off by default and cost nothing then: an interface holds `capture = None`
-and the host checks `observer.tracing` before building a step.
+and the host checks `observer.tracing` before building a step.  Captures are kept in
+memory (`pcap=True`), or written to one pcap file per interface in a folder while the
+run goes on (`pcap=FOLDER`; see `PcapSpool`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+
+from ipvssim.packet.pcap import PcapSpool
 
 __all__ = ["TraceStep", "Observer"]
 
@@ -33,23 +39,56 @@ class TraceStep:
     parent: int | None = None
 
 
+class CaptureList(list):
+    """An interface's capture kept in memory: a list of (time, frame bytes) records."""
+
+    __slots__ = ()
+
+    def record(self, t: float, frame) -> None:
+        self.append((t, bytes(frame)))
+
+
 class Observer:
-    def __init__(self, env, pcap: bool = False, trace: bool = False, trace_flows: set[int] | None = None):
+    """Captures and trace steps of one run.
+
+    pcap : False (no captures), True (in memory: `captures[(host, iface)]` lists the
+        (time, frame bytes) records) or a folder: each interface's capture goes to
+        FOLDER/HOST-IFACE.pcap as the run goes (`captures[(host, iface)]` is then its
+        PcapSpool, holding only what has not been written yet; see `spill`).
+    """
+
+    def __init__(self, env, pcap: bool | str | PathLike = False, trace: bool = False,
+                 trace_flows: set[int] | None = None):
         self.env = env
-        self.pcap = pcap
+        self.pcap = bool(pcap)
+        self.pcap_dir = None if isinstance(pcap, bool) else Path(pcap)
         self.tracing = trace
         self.trace_flows = trace_flows      # None = all flows (and packets without one)
-        self.captures: dict[tuple[str, str], list[tuple[float, bytes]]] = {}
+        self.captures: dict[tuple[str, str], CaptureList | PcapSpool] = {}
         self.steps: list[TraceStep] = []
         # pid -> (host, action): a "sent"/"forwarded" step waiting for the frame to be
         # handed to the device, so that it shows the MACs this hop wrote.
         self._at_transmit: dict[int, tuple[str, str | None, str, float]] = {}
 
-    def capture_list(self, host: str, iface: str) -> list | None:
-        """The list an interface appends (time, frame bytes) to, or None when not capturing."""
+    def capture_for(self, host: str, iface: str):
+        """What an interface calls with (time, frame) for each frame it sees -- the
+        `record` of its CaptureList or PcapSpool -- or None when not capturing."""
         if not self.pcap:
             return None
-        return self.captures.setdefault((host, iface), [])
+        capture = self.captures.get((host, iface))
+        if capture is None:
+            capture = self.captures[(host, iface)] = (
+                CaptureList() if self.pcap_dir is None
+                else PcapSpool(self.pcap_dir / f"{host}-{iface}.pcap"))
+        return capture.record
+
+    def spill(self) -> None:
+        """Write the records gathered so far to the pcap files (when writing to a folder)."""
+        if self.pcap_dir is None:
+            return
+        self.pcap_dir.mkdir(parents=True, exist_ok=True)
+        for capture in self.captures.values():
+            capture.spill()
 
     def step(self, pkt, host: str, iface: str | None, action: str, reason: str | None = None) -> None:
         flow = pkt.flow.fid if pkt.flow is not None else None

@@ -15,9 +15,11 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 from os import PathLike
+from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["PCAP_MAGIC", "PCAP_VERSION", "PCAP_SNAPLEN", "LINKTYPE_ETHERNET", "write_pcap", "pcap_bytes"]
+__all__ = ["PCAP_MAGIC", "PCAP_VERSION", "PCAP_SNAPLEN", "LINKTYPE_ETHERNET", "write_pcap", "pcap_bytes",
+           "PcapSpool"]
 
 PCAP_MAGIC = 0xA1B2C3D4            # microsecond-resolution timestamps
 PCAP_VERSION = (2, 4)
@@ -57,3 +59,50 @@ def write_pcap(path: str | PathLike | BinaryIO, records: Iterable[tuple[float, b
     with open(path, "wb") as fh:
         for chunk in _chunks(records):
             fh.write(chunk)
+
+
+class PcapSpool:
+    """One interface's capture, written to its pcap file while the run goes on.
+
+    `record(t, frame)` appends the record as the file will hold it (record header and
+    frame bytes) to a buffer; `spill()` -- called by the run every few thousand events
+    and at its end -- appends the buffer to the file and empties it, so a long run
+    holds only the latest records, not the whole capture, and no per-record object is
+    kept.  The file is created at the first spill that has a record: an interface that
+    saw nothing leaves no file.  The bytes are those `write_pcap` writes for all the
+    records at once.
+    """
+
+    __slots__ = ("path", "started", "_buf")
+
+    def __init__(self, path: str | PathLike):
+        self.path = Path(path)
+        self.started = False         # the file exists, global header written
+        self._buf = bytearray()
+
+    def record(self, t: float, frame) -> None:
+        us = round(t * _US)          # as _chunks: rounded once, then split
+        n = len(frame)
+        buf = self._buf
+        if n <= PCAP_SNAPLEN:
+            buf += _RECORD.pack(us // _US, us % _US, n, n)
+            buf += frame
+        else:
+            buf += _RECORD.pack(us // _US, us % _US, PCAP_SNAPLEN, n)
+            buf += frame[:PCAP_SNAPLEN]
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes recorded and not written yet."""
+        return len(self._buf)
+
+    def spill(self) -> None:
+        if not self._buf:
+            return
+        with open(self.path, "ab" if self.started else "wb") as fh:
+            if not self.started:
+                fh.write(_GLOBAL.pack(PCAP_MAGIC, PCAP_VERSION[0], PCAP_VERSION[1], 0, 0,
+                                      PCAP_SNAPLEN, LINKTYPE_ETHERNET))
+            fh.write(self._buf)
+        self.started = True
+        self._buf.clear()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import time
 from heapq import heapify, heappop, heappush
 
@@ -95,16 +96,18 @@ class Simulation:
     mode : str, optional
         Force every real server to this forwarding mode (the CLI's ``--mode``).
     seed, duration : optional overrides of the scenario's values.
-    pcap, trace : record per-interface captures / trace steps.
+    pcap : False, True (per-interface captures kept in memory, `ctx.observer.captures`)
+        or a folder to write HOST-IFACE.pcap files into while the run goes on.
+    trace : record hop-by-hop trace steps.
     max_events : stop (and say so) after this many simulation events.
     dataplane : "ipvs" or "iptables" for every director (the CLI's ``--dataplane``);
         None = each director host's ``dataplane:``.
     """
 
     def __init__(self, scenario: Scenario, mode: str | None = None, seed: int | None = None,
-                 duration: float | None = None, pcap: bool = False, trace: bool = False,
-                 trace_flows: set[int] | None = None, max_events: int | None = None,
-                 progress=None, dataplane: str | None = None):
+                 duration: float | None = None, pcap: bool | str | os.PathLike = False,
+                 trace: bool = False, trace_flows: set[int] | None = None,
+                 max_events: int | None = None, progress=None, dataplane: str | None = None):
         self.scenario = with_mode(scenario, mode)
         self.mode = mode or "as-configured"
         self.seed = scenario.seed if seed is None else seed
@@ -256,8 +259,11 @@ class Simulation:
             if events == limit:         # exactly --max-events, never more
                 stopped_by = "max-events"
                 break
-            if self.progress is not None and events >= next_progress:
-                self.progress(env.now, horizon)
+            if events >= next_progress:
+                # captures written to files leave memory as the run goes on
+                self.ctx.observer.spill()
+                if self.progress is not None:
+                    self.progress(env.now, horizon)
                 next_progress = events + 20000
         if at_mark and self._stop_entry is not None:
             stopped_by = "finished"     # (the stop marker sorts before the horizon's)
@@ -276,6 +282,7 @@ class Simulation:
             if f.status == "pending":
                 f.reason = f.reason or "unfinished"
         self.ctx.ledger.check()
+        self.ctx.observer.spill()
         return RunResult(self.scenario, self.mode, self.seed, self.flows, self.ctx, self.hosts,
                          self.segments, self.directors, events=events, simulated_s=simulated,
                          wall_s=time.perf_counter() - wall0, stopped_by=stopped_by)

@@ -66,3 +66,28 @@ def test_round_trip_of_arbitrary_records(tmp_path_factory, recs):
     back = rdpcap(str(path))
     assert [bytes(p) for p in back] == [d for _, d in records]
     assert [int(round(float(p.time) * 1e6)) for p in back] == [round(t * 1e6) for t, _ in records]
+
+
+def test_a_spool_written_in_pieces_is_the_file_written_at_once(tmp_path):
+    from ipvssim.packet.pcap import PcapSpool
+    records = [(i * 0.001 + 0.9999996, frame(i)) for i in range(7)]
+    spool = PcapSpool(tmp_path / "s.pcap")
+    spool.spill()                                   # nothing yet: no file
+    assert not spool.path.exists()
+    for i, (t, f) in enumerate(records):
+        spool.record(t, f)
+        if i in (0, 4):
+            spool.spill()
+            assert spool.pending_bytes == 0         # written records leave memory
+    spool.spill()
+    spool.spill()                                   # a second spill with nothing adds nothing
+    assert spool.path.read_bytes() == pcap_bytes(records)
+
+
+def test_a_spool_truncates_to_the_snap_length_as_write_pcap_does(tmp_path):
+    from ipvssim.packet.pcap import PcapSpool
+    big = [(2.0, b"\x01" * (PCAP_SNAPLEN + 10))]
+    spool = PcapSpool(tmp_path / "big.pcap")
+    spool.record(*big[0])
+    spool.spill()
+    assert spool.path.read_bytes() == pcap_bytes(big)
