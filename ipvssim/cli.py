@@ -165,7 +165,8 @@ def main() -> None:
 @click.option("--pcap", is_flag=True, help="Write one pcap per interface under OUT/pcap/.")
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
 @click.option("--duration", default=None, help="Override the simulated horizon (e.g. 30s).")
-@click.option("--max-events", type=int, default=None, help="Stop after this many events (says so).")
+@click.option("--max-events", type=click.IntRange(min=1), default=None,
+              help="Stop after this many events (says so).")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
 @click.option("--dataplane", type=click.Choice(["ipvs", "iptables", "both"]), default=None,
               help="Director data plane for every director (default: each host's dataplane:); "
@@ -208,7 +209,8 @@ def _work_rank(scenario) -> int:
 @click.option("--pcap", is_flag=True, help="Write pcaps under OUT/pcap/RUN/.")
 @click.option("--seed", type=int, default=None, help="Override every scenario's seed.")
 @click.option("--duration", default=None, help="Override the simulated horizon (e.g. 30s).")
-@click.option("--max-events", type=int, default=None, help="Stop each run after this many events.")
+@click.option("--max-events", type=click.IntRange(min=1), default=None,
+              help="Stop each run after this many events.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the summary.")
 def compare(scenarios, out_dir, pcap, seed, duration, max_events, as_json):
     """Run one SCENARIO under every mode, or several as configured, side by side.

@@ -112,6 +112,8 @@ class Simulation:
         self.mode = mode or "as-configured"
         self.seed = scenario.seed if seed is None else seed
         self.duration = scenario.duration if duration is None else duration
+        if max_events is not None and max_events < 0:
+            raise ValueError(f"max_events must be 0 or more, not {max_events}")
         self.max_events = max_events
         self.progress = progress          # callable(simulated_now, horizon) or None
         self.dataplane = dataplane        # overrides every director host's `dataplane:`

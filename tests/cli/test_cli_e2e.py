@@ -209,6 +209,17 @@ def test_max_events_stops_the_run_and_says_so(tmp_path):
     assert proc.returncode == 1       # "succeeded: all" cannot hold
 
 
+
+@pytest.mark.parametrize("command", ["run", "compare"])
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_max_events_below_one_is_refused_with_exit_status_2(tmp_path, command, value):
+    proc = ipvssim(command, SCENARIOS / "dr-basic.yaml", "--out", tmp_path, "--max-events", value)
+    assert proc.returncode == 2
+    assert "--max-events" in proc.stderr and value in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "report.json").exists()
+
+
 # -- invalid files --------------------------------------------------------------------------
 
 BAD_SCENARIO = """\
