@@ -261,7 +261,7 @@ def validate(scenario, mode, as_json):
 
 @main.command()
 @click.argument("scenario", type=str)
-@click.option("--connection", "connection", type=int, default=0, show_default=True,
+@click.option("--connection", "connection", type=click.IntRange(min=0), default=0, show_default=True,
               help="Which connection (0 = the first opened).")
 @click.option("--mode", type=click.Choice(list(MODES)), default=None)
 @click.option("--seed", type=int, default=None)

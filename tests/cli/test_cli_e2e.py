@@ -286,6 +286,8 @@ def test_trace_shows_each_rewrite_old_to_new():
     assert "TCP.sport: 8080 → 80" in out
     proc = ipvssim("trace", SCENARIOS / "nat-basic.yaml", "--connection", "4000")
     assert proc.returncode == 2 and "does not exist" in proc.stderr
+    proc = ipvssim("trace", SCENARIOS / "nat-basic.yaml", "--connection", "-1")
+    assert proc.returncode == 2 and "--connection" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_topology_draws_a_png_without_simulating(tmp_path):
