@@ -307,6 +307,9 @@ class Director(DataPlane):
         pkt.data = result
         if self.observer.tracing:
             self.observer.step(pkt, host.name, None, "rewritten", f"ipvs {mode}")
+            if route is not None:
+                # and where it leaves, with the MACs written (DR: the whole rewrite)
+                self.observer.step_at_transmit(pkt, host.name, route[0].name, "forwarded")
         # ip_vs_tunnel_xmit sets skb->ignore_df: what ensure_mtu_is_adequate() let
         # through (tun.request checked it; pmtu_disc=0 skips the check) is
         # fragmented, not answered with ICMP.  The other modes have no MTU check of
@@ -348,6 +351,7 @@ class Director(DataPlane):
         pkt.data = result
         if self.observer.tracing:
             self.observer.step(pkt, host.name, None, "rewritten", "ipvs fullnat reply")
+            self.observer.step_at_transmit(pkt, host.name, None, "forwarded")   # iface: at transmit
         host.output(pkt)
         return True
 

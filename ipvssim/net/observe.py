@@ -20,8 +20,9 @@ __all__ = ["TraceStep", "Observer"]
 class TraceStep:
     """One thing that happened to one packet at one place.
 
-    action: "sent" (created and transmitted), "received", "forwarded",
-    "rewritten" (the IPVS director changed it), "delivered", "dropped".
+    action: "sent" (created and transmitted), "received", "forwarded" (sent on by a
+    router, or by the director after its rewrite), "rewritten" (the IPVS director,
+    or iptables' DNAT, changed it), "delivered", "dropped".
     "sent" and "forwarded" are recorded when the frame is handed to the device, so
     `data` holds the MACs this hop wrote and `time` is when it left (after any wait
     for ARP, given in `reason`).

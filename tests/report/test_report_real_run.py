@@ -70,3 +70,21 @@ def test_trace_of_a_real_dr_connection_shows_the_director_rewrite(scenario):
     assert "IP.ttl: 63 → 62" in text
     assert "IP.dst" not in text.split("rewritten (ipvs dr)", 1)[1].split("\npacket", 1)[0]
     assert "Ether.dst: 02:" in text and "→" in text
+
+
+def test_the_director_traces_where_it_sends_the_rewritten_packet(scenario):
+    """DR's whole rewrite is the destination MAC: the trace shows it at the director,
+    as a "forwarded" step on its interface, right after the "rewritten" step."""
+    result = Simulation(scenario, trace=True, trace_flows={0}).run()
+    steps = [s for s in result.ctx.observer.steps if s.pid == 0]          # the SYN
+    i = next(k for k, s in enumerate(steps) if s.action == "rewritten")
+    after = steps[i + 1]
+    rs = result.flows[0].real_server
+    rs_mac = result.hosts[rs].interfaces["eth0"].mac
+    assert (after.host, after.iface, after.action) == ("lb", "eth0", "forwarded")
+    assert after.data[0:6] == rs_mac                     # to the real server's MAC ...
+    assert after.data[30:34] == bytes([10, 0, 0, 100])   # ... with the VIP kept
+    assert steps[i + 2].host == rs and steps[i + 2].action == "received"
+    text = format_trace(result.ctx.observer.steps, 0, result.flows[0])
+    syn = text.split("\npacket", 2)[1]
+    assert "(set by lb on transmit)" not in syn
