@@ -96,7 +96,7 @@ def simulate(scenario, mode, seed=None, duration=None, pcap=False, show_progress
     """Validate and run one scenario under one mode (None = as configured)."""
     from ipvssim.sim import Simulation
     from ipvssim.validate import validate
-    findings = validate(scenario, mode)
+    findings = validate(scenario, mode, dataplane)
     progress, close = _progress_for(show_progress, f"simulating {scenario.name} ({mode or 'as configured'})")
     try:
         sim = Simulation(scenario, mode=mode, seed=seed, duration=duration, pcap=pcap,
@@ -243,13 +243,16 @@ def compare(scenarios, out_dir, pcap, seed, duration, max_events, as_json):
 
 @main.command()
 @click.argument("scenario", type=str)
-@click.option("--mode", type=click.Choice(list(MODES)), default=None)
-@click.option("--json", "as_json", is_flag=True)
-def validate(scenario, mode, as_json):
+@click.option("--mode", type=click.Choice(list(MODES)), default=None,
+              help="Check as if every real server used this forwarding mode.")
+@click.option("--dataplane", type=click.Choice(["ipvs", "iptables"]), default=None,
+              help="Check every director with this data plane (default: each host's dataplane:).")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+def validate(scenario, mode, dataplane, as_json):
     """Static checks only: each finding with rule id, severity, where, why and how to fix."""
     from ipvssim.validate import format_findings, validate as run_validate
     scn = _load(scenario)
-    findings = run_validate(scn, mode)
+    findings = run_validate(scn, mode, dataplane)
     if as_json:
         click.echo(json.dumps([f.to_dict() for f in findings], indent=2))
     elif findings:

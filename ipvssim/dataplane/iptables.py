@@ -16,7 +16,7 @@ What it models (docs/ipvs-reference.md section 1):
   way back, so the real servers must route replies through this host, as in
   IPVS NAT.  The rewrites are `ipvssim.ipvs.modes.nat`'s.
 - The DNAT happens in PREROUTING, so the packet is then forwarded: TTL-1 (the
-  director needs ``forwarding: true`` for the replies).
+  director needs ``forwarding: true``, for the requests and the replies).
 - Rule updates (`events:`) are not incremental: the whole table is written
   again (iptables-restore under the xtables lock) and the new rules take effect
   only when the write is done; until then the old ones stay in force.
@@ -520,6 +520,12 @@ class IptablesDirector(DataPlane):
         if entry is None:
             if proto == wire.IPPROTO_TCP and not syn_only:
                 return False
+            if not host.forwarding and (proto, daddr, dport) in self.ruleset.position:
+                # DNAT to an endpoint makes it a packet to route on; with ip_forward=0
+                # ip_route_input() refuses it without an ICMP, and its conntrack entry,
+                # never confirmed, goes with it.
+                host.drop(pkt, "not-forwarding", iface.name)
+                return True
             entry = self._new_connection(pkt, proto, saddr, sport, daddr, dport, now)
             if entry is False or entry is True:
                 return entry        # no rule matched (local stack) / packet rejected or dropped

@@ -28,8 +28,9 @@ class ServerRef:
     service_where: str
     spec: RealServerSpec
     where: str
-    mode: str
+    mode: str                   # as it forwards: "nat" behind an iptables director
     host: HostSpec | None
+    dataplane: str = "ipvs"     # the director's: "ipvs" or "iptables"
 
     @property
     def label(self) -> str:
@@ -39,9 +40,10 @@ class ServerRef:
 class CheckContext:
     """Shared state of one validation run; rules call `emit`."""
 
-    def __init__(self, scenario: Scenario, mode: str | None):
+    def __init__(self, scenario: Scenario, mode: str | None, dataplane: str | None = None):
         self.scenario = scenario
         self.mode = mode
+        self.dataplane = dataplane      # overrides every director host's `dataplane:`
         self.view = TopologyView(scenario.topology)
         self.findings: list[Finding] = []
         self._seen: set[tuple[str, str, str]] = set()
@@ -53,17 +55,30 @@ class CheckContext:
     def services(self) -> list[tuple[ServiceSpec, str]]:
         return [(svc, self.service_where(i, svc)) for i, svc in enumerate(self.scenario.services)]
 
+    def director_dataplane(self, svc: ServiceSpec) -> str:
+        """"ipvs" or "iptables": the data plane of the service's director host."""
+        if self.dataplane is not None:
+            return self.dataplane
+        director = self.view.host(svc.director)
+        return director.dataplane if director is not None else "ipvs"
+
     def servers(self, svc: ServiceSpec, svc_where: str) -> list[ServerRef]:
         refs = []
+        dataplane = self.director_dataplane(svc)
         for j, rs in enumerate(svc.real_servers):
-            mode = self.mode or rs.mode or svc.mode
+            # kube-proxy's iptables rules DNAT every connection, whatever mode is named
+            mode = "nat" if dataplane == "iptables" else self.mode or rs.mode or svc.mode
             host = self.view.host(rs.host)
             if host is None:
                 owners = self.view.owners(rs.address)
                 host = owners[0] if owners else None
             refs.append(ServerRef(svc, svc_where, rs, rs.path or f"{svc_where}.real_servers[{j}]",
-                                  mode, host))
+                                  mode, host, dataplane))
         return refs
+
+    def named_mode(self, ref: ServerRef) -> str:
+        """The forwarding mode the scenario (or --mode) gives a real server."""
+        return self.mode or ref.spec.mode or ref.service.mode
 
     def traffic_where(self, index: int, t: TrafficSpec) -> str:
         return t.path or f"traffic[{index}]"

@@ -11,7 +11,8 @@ __all__ = ["validate"]
 _GROUPS = (common, dr, nat, tun, fullnat)
 
 
-def validate(scenario: Scenario, mode: str | None = None) -> list[Finding]:
+def validate(scenario: Scenario, mode: str | None = None,
+             dataplane: str | None = None) -> list[Finding]:
     """Static checks of a scenario, without simulating it.
 
     Parameters
@@ -21,6 +22,10 @@ def validate(scenario: Scenario, mode: str | None = None) -> list[Finding]:
     mode : str, optional
         ``dr``, ``nat``, ``tun`` or ``fullnat``: check as if every real server used
         that forwarding mode (the CLI's ``--mode``); the topology is unchanged.
+    dataplane : str, optional
+        ``ipvs`` or ``iptables`` for every director (the CLI's ``--dataplane``);
+        None = each director host's ``dataplane:``.  Behind an iptables director
+        every real server is checked as NAT (kube-proxy only DNATs).
 
     Returns
     -------
@@ -30,7 +35,9 @@ def validate(scenario: Scenario, mode: str | None = None) -> list[Finding]:
     """
     if mode is not None and mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-    ctx = CheckContext(scenario, mode)
+    if dataplane is not None and dataplane not in ("ipvs", "iptables"):
+        raise ValueError(f"unknown data plane {dataplane!r}; expected ipvs or iptables")
+    ctx = CheckContext(scenario, mode, dataplane)
     for group in _GROUPS:
         group.check(ctx)
     rank = {s: i for i, s in enumerate(SEVERITIES)}

@@ -62,6 +62,10 @@ RULES: Mapping[str, Rule] = dict([
     _r("NAT-NO-FORWARDING", "error", "NAT director without IP forwarding",
        "NAT replies are routed packets (addressed to the client) that IPVS de-NATs in the "
        "FORWARD hook; with ip_forward=0 the director never forwards them."),
+    _r("IPTABLES-DNAT", "info", "the iptables data plane forwards every real server as NAT",
+       "kube-proxy's iptables rules only DNAT, and conntrack reverses the reply: whatever IPVS "
+       "mode a real server names, the director forwards as NAT, so the replies must come back "
+       "through it and a DR, TUN or FULLNAT setup does not apply."),
     # -- TUN ----------------------------------------------------------------------------
     _r("TUN-NO-TUNL0", "error", "TUN real server without an IPIP device",
        "Without tunl0 (the ipip module) the real server has no handler for IP protocol 4 "

@@ -99,6 +99,22 @@ def test_host_key_dataplane_selects_the_iptables_director():
     assert all(f.status == "succeeded" for f in res.flows)
 
 
+def test_a_director_that_does_not_forward_drops_what_it_dnats():
+    """DNAT in PREROUTING turns the request into a packet to route: with ip_forward=0
+    it is dropped (no ICMP), leaving no conntrack entry; IPVS, at LOCAL_IN, still
+    sends the request on (only its NAT replies need forwarding)."""
+    text = scenario([service("web", 80)], traffic(80, 3)).replace("      forwarding: true\n", "", 1)
+    res = run(text, "iptables")
+    lb = res.directors["lb"]
+    assert lb.new_connections == 0 and len(lb.table) == 0
+    # each SYN and its retransmissions at 1, 3, 7 and 15 s (the next would be at 31 s)
+    assert res.ctx.ledger.drops[("lb", "not-forwarding")] == 3 * 5
+    assert all(f.status != "succeeded" and f.real_server is None for f in res.flows)
+    ipvs = run(text, "ipvs")
+    assert all(f.request_path == ["client", "lb", "rs1"] for f in ipvs.flows)
+    assert all(f.status != "succeeded" for f in ipvs.flows)        # the replies stop at lb
+
+
 def test_bad_dataplane_value_is_reported_with_file_and_line():
     text = scenario([service("web", 80)], traffic(80), lb_extra="dataplane: nftables")
     with pytest.raises(ScenarioError) as err:

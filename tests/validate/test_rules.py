@@ -173,8 +173,8 @@ def load(doc: dict):
     return load_scenario_text(yaml.safe_dump(doc, sort_keys=False), "scn.yaml")
 
 
-def check(doc: dict, mode: str | None = None) -> list[Finding]:
-    return validate(load(doc), mode)
+def check(doc: dict, mode: str | None = None, dataplane: str | None = None) -> list[Finding]:
+    return validate(load(doc), mode, dataplane)
 
 
 def rules(findings: list[Finding]) -> set[str]:
@@ -347,6 +347,43 @@ def test_nat_director_without_forwarding():
     f = only(check(doc), "NAT-NO-FORWARDING")
     assert (f.severity, f.where) == ("error", "topology.hosts.lb")
     assert f.fix == "on lb: forwarding: true"
+
+
+
+# -- the iptables data plane: kube-proxy only DNATs ------------------------------------------
+
+def test_iptables_on_a_dr_network_is_checked_as_nat():
+    doc = base(DR_BASE)
+    doc["topology"]["hosts"]["lb"]["forwarding"] = True
+    findings = check(doc, dataplane="iptables")
+    by_rule = {r: [f for f in findings if f.rule == r] for r in rules(findings)}
+    assert set(by_rule) == {"IPTABLES-DNAT", "NAT-REPLY-PATH"}, format_findings(findings)
+    # said once per real server, where the mode is written
+    assert [(f.severity, f.where) for f in by_rule["IPTABLES-DNAT"]] == [
+        ("info", "services[0].real_servers[0]"), ("info", "services[0].real_servers[1]")]
+    assert "rs1's mode dr is not used" in by_rule["IPTABLES-DNAT"][0].message
+    assert {f.where for f in by_rule["NAT-REPLY-PATH"]} == {"topology.hosts.rs1", "topology.hosts.rs2"}
+    assert all("iptables" in f.message for f in by_rule["NAT-REPLY-PATH"])
+    # the DR checks do not apply: a DR mistake is no finding behind iptables
+    doc["topology"]["hosts"]["rs1"]["sysctl"] = {"arp_ignore": 0}
+    assert "DR-ARP" not in rules(check(doc, dataplane="iptables"))
+    assert "DR-ARP" in rules(check(doc))
+
+
+def test_iptables_from_the_host_and_forced_from_the_command_line_agree():
+    doc = base(NAT_BASE)
+    assert check(doc) == [] and check(doc, dataplane="iptables") == []
+    doc["topology"]["hosts"]["lb"]["dataplane"] = "iptables"
+    doc["topology"]["hosts"]["lb"]["forwarding"] = False
+    f = only(check(doc), "NAT-NO-FORWARDING")
+    assert "iptables" in f.message and "requests" in f.message
+    assert rules(check(doc, dataplane="ipvs")) == {"NAT-NO-FORWARDING"}
+    assert "requests" not in check(doc, dataplane="ipvs")[0].message
+
+
+def test_unknown_data_plane_is_refused():
+    with pytest.raises(ValueError, match="data plane"):
+        check(base(NAT_BASE), dataplane="nftables")
 
 
 # -- TUN ----------------------------------------------------------------------------------
