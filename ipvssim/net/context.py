@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+from os import PathLike
 
 import simpy
 
@@ -20,7 +21,7 @@ class SimContext:
     holds the timers scheduled far ahead (see `ipvssim.net.events.FarEvents`).
     """
 
-    def __init__(self, seed: int = 1, pcap=False, trace: bool = False,
+    def __init__(self, seed: int = 1, pcap: bool | str | PathLike = False, trace: bool = False,
                  trace_flows: set[int] | None = None):
         self.env = simpy.Environment()
         self.far = FarEvents(self.env)      # timers far ahead, off the main event heap
