@@ -202,6 +202,25 @@ def _work_rank(scenario) -> int:
     return _DIRECTOR_WORK_ORDER.index(used[0]) if len(used) == 1 else len(_DIRECTOR_WORK_ORDER)
 
 
+def _column_labels(scenarios) -> list[str]:
+    """A column label per scenario: its name; where names repeat (a copy edited without
+    renaming it), the file's stem; where those repeat too, numbered."""
+    labels = [s.name for s in scenarios]
+    if len(set(labels)) < len(labels):
+        labels = [Path(s.file).stem if s.file else s.name for s in scenarios]
+    seen: dict[str, int] = {}
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+    count: dict[str, int] = {}
+    unique = []
+    for label in labels:
+        if seen[label] > 1:
+            count[label] = count.get(label, 0) + 1
+            label = f"{label}-{count[label]}"
+        unique.append(label)
+    return unique
+
+
 @main.command()
 @click.argument("scenarios", nargs=-1, required=True, type=str)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
@@ -227,8 +246,9 @@ def compare(scenarios, out_dir, pcap, seed, duration, max_events, as_json):
         runs = [(loaded[0], m, m) for m in MODES]
     else:
         loaded.sort(key=_work_rank)             # stable: files of equal rank keep their order
-        name = "compare-" + "-".join(s.name for s in loaded)
-        runs = [(scn, None, scn.name) for scn in loaded]      # a column per scenario
+        labels = _column_labels(loaded)
+        name = "compare-" + "-".join(labels)
+        runs = [(scn, None, label) for scn, label in zip(loaded, labels)]   # a column per file
     out = Path(out_dir) if out_dir else Path("ipvssim-out") / name
     results = []
     for scn, m, label in runs:

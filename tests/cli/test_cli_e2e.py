@@ -306,3 +306,23 @@ def test_compare_one_file_runs_every_mode(tmp_path):
     assert by_mode["nat"]["connections"]["succeeded"] == 40
     assert by_mode["nat"]["forwarding"] == ["nat"]
     assert proc.returncode == 1     # nat-basic's expectations fail under DR, TUN and FULLNAT
+
+
+def test_compare_tells_apart_files_that_share_a_name(tmp_path):
+    """A copy edited without renaming it keeps its own column and its own pcaps."""
+    def one_weight(doc):
+        doc["services"][0]["real_servers"][1]["weight"] = 3
+    original = scenario_copy("dr-basic", tmp_path)
+    (tmp_path / "copy").mkdir()
+    copy = scenario_copy("dr-basic", tmp_path / "copy", one_weight)
+    copy = copy.rename(tmp_path / "dr-even.yaml")
+    out = tmp_path / "out"
+    ipvssim("compare", original, copy, "--out", out, "--pcap", "--json")
+    report = read_report(out)
+    assert [r["mode"] for r in report["runs"]] == ["dr-basic", "dr-even"]
+    shares = [r["real_servers"]["rs1"]["connections"] for r in report["runs"]]
+    assert shares == [75, 50]                      # each column is its own file's run
+    assert sorted(p.name for p in (out / "pcap").iterdir()) == ["dr-basic", "dr-even"]
+    # the same file twice: numbered
+    proc = ipvssim("compare", original, original, "--out", tmp_path / "twice", "--json")
+    assert [r["mode"] for r in json.loads(proc.stdout)["runs"]] == ["dr-basic-1", "dr-basic-2"]
