@@ -234,8 +234,9 @@ def _column_labels(scenarios) -> list[str]:
 def compare(scenarios, out_dir, pcap, seed, duration, max_events, as_json):
     """Run one SCENARIO under every mode, or several as configured, side by side.
 
-    Several files appear as columns labelled by scenario name, ordered DR, TUN,
-    NAT, FULLNAT by the forwarding mode each file uses (mixed ones last).
+    Several files appear as columns labelled by scenario name (by file name where two
+    share a name), ordered DR, TUN, NAT, FULLNAT by the forwarding mode each file uses
+    (mixed ones last).
     """
     loaded = [_load(s) for s in scenarios]
     dur = _parse_duration(duration)
