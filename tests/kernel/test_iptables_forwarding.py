@@ -9,87 +9,42 @@ Needs root, `ip`, `iptables` and network namespaces; skipped where any is missin
 """
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import uuid
-
 import pytest
 
 from ipvssim.scenario.loader import load_scenario_text
 from ipvssim.sim import Simulation
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("iptables"),
-    reason="needs root, ip and iptables")
+from netns_lab import NEEDS_ROOT, lab as netns_lab
+
+pytestmark = NEEDS_ROOT
 
 CIP, VIP, LB_A, LB_B, RIP = "10.9.1.10", "10.9.1.100", "10.9.1.1", "10.9.2.1", "10.9.2.11"
-
-CONNECT = """
-import socket
-s = socket.socket()
-s.settimeout(1.5)
-try:
-    s.connect(("%s", 80))
-    print("connected")
-except socket.timeout:
-    print("timeout")
-except ConnectionRefusedError:
-    print("refused")
-except OSError as e:
-    print("error", e.errno)
-""" % VIP
-
-
-def sh(*args: str, check: bool = True) -> str:
-    return subprocess.run(args, check=check, capture_output=True, text=True, timeout=30).stdout
 
 
 @pytest.fixture
 def lab():
     """client -- lb (VIP, iptables DNAT to RIP:8080) -- rs, in three namespaces."""
-    tag = uuid.uuid4().hex[:6]
-    ns = {name: f"ipvssim-{name}-{tag}" for name in ("c", "lb", "rs")}
-    try:
-        for n in ns.values():
-            sh("ip", "netns", "add", n)
-    except (subprocess.CalledProcessError, OSError) as err:
-        for n in ns.values():
-            sh("ip", "netns", "del", n, check=False)
-        pytest.skip(f"network namespaces unavailable: {err}")
-
-    def run(name, *args, check=True):
-        return sh("ip", "netns", "exec", ns[name], *args, check=check)
-
-    try:
-        sh("ip", "link", "add", "c0", "netns", ns["c"], "type", "veth", "peer", "name", "l0",
-           "netns", ns["lb"])
-        sh("ip", "link", "add", "l1", "netns", ns["lb"], "type", "veth", "peer", "name", "r0",
-           "netns", ns["rs"])
-        for name, dev, addrs in (("c", "c0", [f"{CIP}/24"]), ("lb", "l0", [f"{LB_A}/24", f"{VIP}/32"]),
-                                 ("lb", "l1", [f"{LB_B}/24"]), ("rs", "r0", [f"{RIP}/24"])):
-            for a in addrs:
-                run(name, "ip", "addr", "add", a, "dev", dev)
-            run(name, "ip", "link", "set", dev, "up")
-        for name in ns:
-            run(name, "ip", "link", "set", "lo", "up")
-        run("c", "ip", "route", "add", "default", "via", LB_A)
-        run("rs", "ip", "route", "add", "default", "via", LB_B)
-        run("lb", "iptables", "-t", "nat", "-A", "PREROUTING", "-d", VIP, "-p", "tcp", "--dport", "80",
-            "-j", "DNAT", "--to-destination", f"{RIP}:8080")
+    with netns_lab("c", "lb", "rs") as net:
+        net.link("c", "c0", "lb", "l0")
+        net.link("lb", "l1", "rs", "r0")
+        net.addr("c", "c0", f"{CIP}/24")
+        net.addr("lb", "l0", f"{LB_A}/24", f"{VIP}/32")
+        net.addr("lb", "l1", f"{LB_B}/24")
+        net.addr("rs", "r0", f"{RIP}/24")
+        net.run("c", "ip", "route", "add", "default", "via", LB_A)
+        net.run("rs", "ip", "route", "add", "default", "via", LB_B)
+        net.run("lb", "iptables", "-t", "nat", "-A", "PREROUTING", "-d", VIP, "-p", "tcp", "--dport",
+                "80", "-j", "DNAT", "--to-destination", f"{RIP}:8080")
         # what reaches the real server: a counting rule, first thing in its PREROUTING
-        run("rs", "iptables", "-t", "raw", "-A", "PREROUTING", "-p", "tcp", "--dport", "8080")
-        yield run
-    finally:
-        for n in ns.values():
-            sh("ip", "netns", "del", n, check=False)
+        net.run("rs", "iptables", "-t", "raw", "-A", "PREROUTING", "-p", "tcp", "--dport", "8080")
+        yield net
 
 
-def kernel(run, forwarding: int) -> tuple[str, int]:
+def kernel(net, forwarding: int) -> tuple[str, int]:
     """(what the client's connect says, SYNs that reached the real server)."""
-    run("lb", "sysctl", "-qw", f"net.ipv4.ip_forward={forwarding}")
-    outcome = run("c", "python3", "-c", CONNECT).strip()
-    counters = run("rs", "iptables", "-t", "raw", "-L", "PREROUTING", "-v", "-n", "-x")
+    net.run("lb", "sysctl", "-qw", f"net.ipv4.ip_forward={forwarding}")
+    outcome = net.connect("c", VIP, 80)
+    counters = net.run("rs", "iptables", "-t", "raw", "-L", "PREROUTING", "-v", "-n", "-x")
     syns = int(counters.splitlines()[2].split()[0])
     return outcome, syns
 
