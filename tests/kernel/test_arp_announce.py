@@ -33,12 +33,7 @@ s.sendto(b"x" * 8, (sys.argv[2], 53))
 def kernel(arp_announce: int) -> bool:
     """Does the neighbour learn the real server's own address from its ARP request?"""
     with netns_lab("c", "rs") as net:
-        net.link("c", "c0", "rs", "r0")
-        net.addr("c", "c0", f"{CIP}/24")
-        net.addr("rs", "r0", f"{RIP}/24")
-        net.run("rs", "ip", "addr", "add", f"{VIP}/32", "dev", "lo")
-        for conf in ("all", "r0"):
-            net.run("rs", "sysctl", "-qw", f"net.ipv4.conf.{conf}.arp_announce={arp_announce}")
+        net.vip_on_lo_pair(CIP, RIP, VIP, "arp_announce", arp_announce)
         net.run("rs", "python3", "-c", SEND_FROM_VIP, VIP, CIP)
         net.run("rs", "sleep", "0.3")
         return any(line.startswith(f"{RIP} ") and "lladdr" in line

@@ -14,7 +14,7 @@ from ipvssim.packet.wire import ip_aton
 from ipvssim.scenario.loader import load_scenario_text
 from ipvssim.sim import Simulation
 
-from netns_lab import NEEDS_ROOT, lab as netns_lab
+from netns_lab import NEEDS_ROOT, flow_outcome, lab as netns_lab
 
 pytestmark = NEEDS_ROOT
 
@@ -24,12 +24,7 @@ CIP, RIP, VIP = "10.9.3.10", "10.9.3.11", "10.9.3.100"
 def kernel(arp_ignore: int) -> tuple[str, bool]:
     """(the client's connect to VIP:80, whether it learnt a MAC for the VIP)."""
     with netns_lab("c", "rs") as net:
-        net.link("c", "c0", "rs", "r0")
-        net.addr("c", "c0", f"{CIP}/24")
-        net.addr("rs", "r0", f"{RIP}/24")
-        net.run("rs", "ip", "addr", "add", f"{VIP}/32", "dev", "lo")
-        for conf in ("all", "r0"):
-            net.run("rs", "sysctl", "-qw", f"net.ipv4.conf.{conf}.arp_ignore={arp_ignore}")
+        net.vip_on_lo_pair(CIP, RIP, VIP, "arp_ignore", arp_ignore)
         outcome = net.connect("c", VIP, 80)
         neigh = net.run("c", "ip", "neigh", "show", VIP)
         return outcome, "lladdr" in neigh
@@ -59,9 +54,7 @@ def simulated(arp_ignore: int) -> tuple[str, bool]:
     res = Simulation(load_scenario_text(text, "kernel-arp.yaml")).run()
     (flow,) = res.flows
     learnt = res.hosts["client"].neigh.lookup("eth0", ip_aton(VIP))
-    if flow.status == "succeeded":
-        return "connected", learnt is not None
-    return ("refused" if flow.reason == "reset" else "timeout"), learnt is not None
+    return flow_outcome(flow), learnt is not None
 
 
 @pytest.mark.parametrize("arp_ignore", [0, 1])

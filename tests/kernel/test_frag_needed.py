@@ -7,39 +7,15 @@ view -- which ICMP arrives, from where, with which MTU -- is compared.
 """
 from __future__ import annotations
 
-import struct
-
-import pytest
-
-from ipvssim.packet.wire import ip_ntoa
 from ipvssim.scenario.loader import load_scenario_text
 from ipvssim.sim import Simulation
 
-from netns_lab import NEEDS_ROOT, lab as netns_lab
+from netns_lab import NEEDS_ROOT, first_icmp_to, lab as netns_lab
 
 pytestmark = NEEDS_ROOT
 
 CIP, R_C, R_S, SIP = "10.9.10.10", "10.9.10.1", "10.9.11.1", "10.9.11.20"
 PAYLOAD, SMALL_MTU = 1400, 1000
-
-# Send one DF datagram, then read the ICMP error that comes back (raw socket).
-PROBE = """
-import socket, struct, sys
-icmp = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-icmp.settimeout(2)
-udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-udp.setsockopt(socket.IPPROTO_IP, 10, 2)   # IP_MTU_DISCOVER, IP_PMTUDISC_DO (linux/in.h)
-udp.sendto(b"x" * int(sys.argv[2]), (sys.argv[1], 53))
-try:
-    pkt, (src, _) = icmp.recvfrom(2048)
-except socket.timeout:
-    print("none")
-else:
-    ihl = (pkt[0] & 15) * 4
-    t, c, _, _, mtu = struct.unpack_from("!BBHHH", pkt, ihl)
-    print(src, t, c, mtu)
-"""
-
 
 def kernel() -> tuple:
     with netns_lab("c", "r", "s") as net:
@@ -54,8 +30,7 @@ def kernel() -> tuple:
         net.run("c", "ip", "route", "add", "default", "via", R_C)
         net.run("s", "ip", "route", "add", "default", "via", R_S)
         net.run("r", "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        out = net.run("c", "python3", "-c", PROBE, SIP, str(PAYLOAD)).split()
-        return (out[0], *map(int, out[1:])) if len(out) == 4 else tuple(out)
+        return net.probe("c", SIP, size=PAYLOAD, df=True)
 
 
 SCENARIO = f"""
@@ -85,13 +60,7 @@ traffic:
 
 def simulated() -> tuple:
     res = Simulation(load_scenario_text(SCENARIO, "k.yaml"), pcap=True).run()
-    icmp = [f for _t, f in res.ctx.observer.captures[("client", "eth0")]
-            if f[23] == 1 and f[30:34] == bytes(map(int, CIP.split(".")))]
-    if not icmp:
-        return ("none",)
-    f = icmp[0]
-    t, c, _, _, mtu = struct.unpack_from("!BBHHH", f, 34)
-    return ip_ntoa(int.from_bytes(f[26:30], "big")), t, c, mtu
+    return first_icmp_to(res.ctx.observer.captures[("client", "eth0")], CIP)
 
 
 def test_a_router_answers_a_df_datagram_too_big_for_the_next_link_as_the_kernel_does():

@@ -14,7 +14,7 @@ import pytest
 from ipvssim.scenario.loader import load_scenario_text
 from ipvssim.sim import Simulation
 
-from netns_lab import NEEDS_ROOT, lab as netns_lab
+from netns_lab import NEEDS_ROOT, flow_outcome, lab as netns_lab
 
 pytestmark = NEEDS_ROOT
 
@@ -84,9 +84,7 @@ def simulated(forwarding: int) -> tuple[str, int]:
     (flow,) = res.flows
     syns = sum(1 for _t, f in res.ctx.observer.captures[("rs", "eth0")]
                if f[23] == 6 and f[36:38] == (8080).to_bytes(2, "big") and f[47] & 0x12 == 0x02)
-    if flow.status == "succeeded":
-        return "connected", syns
-    return ("refused" if flow.reason == "reset" else "timeout"), syns
+    return flow_outcome(flow), syns
 
 
 @pytest.mark.parametrize("forwarding", [0, 1])

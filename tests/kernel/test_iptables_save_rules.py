@@ -11,8 +11,6 @@ from __future__ import annotations
 import subprocess
 from collections import Counter
 
-import pytest
-
 from ipvssim.report.iptables_save import iptables_save
 from ipvssim.scenario.loader import load_scenario_text
 from ipvssim.sim import Simulation

@@ -13,7 +13,7 @@ import pytest
 from ipvssim.scenario.loader import load_scenario_text
 from ipvssim.sim import Simulation
 
-from netns_lab import NEEDS_ROOT, lab as netns_lab
+from netns_lab import NEEDS_ROOT, flow_outcome, lab as netns_lab
 
 pytestmark = NEEDS_ROOT
 
@@ -67,9 +67,7 @@ def simulated(lb_owns_vip: bool) -> str:
     addresses = f"[{LB_L}, {VIP}/32]" if lb_owns_vip else LB_L
     res = Simulation(load_scenario_text(SCENARIO.replace("LB_ADDRESSES", addresses), "k.yaml")).run()
     (flow,) = res.flows
-    if flow.status == "succeeded":
-        return "connected"
-    return "refused" if flow.reason == "reset" else "timeout"
+    return flow_outcome(flow)
 
 
 @pytest.mark.parametrize("lb_owns_vip", [True, False])

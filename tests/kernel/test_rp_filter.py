@@ -17,7 +17,7 @@ import pytest
 from ipvssim.scenario.loader import load_scenario_text
 from ipvssim.sim import Simulation
 
-from netns_lab import NEEDS_ROOT, lab as netns_lab
+from netns_lab import NEEDS_ROOT, flow_outcome, lab as netns_lab
 
 pytestmark = NEEDS_ROOT
 
@@ -82,9 +82,7 @@ def simulated(all_rp: int, eth1_rp: int) -> str:
     text = SCENARIO.replace("ETH1", str(eth1_rp)).replace("ALL", str(all_rp))
     res = Simulation(load_scenario_text(text, "kernel-rp-filter.yaml")).run()
     (flow,) = res.flows
-    if flow.status == "succeeded":
-        return "connected"
-    return "refused" if flow.reason == "reset" else "timeout"
+    return flow_outcome(flow)
 
 
 @pytest.mark.parametrize("all_rp, eth1_rp", COMBOS)
