@@ -228,8 +228,10 @@ def _peak_rss_child(pcap: bool, warm: bool) -> int:
 def _measure_once(text: str, pcap: bool, warm: bool) -> dict:
     """One run; with pcap, the captures are written to files as `ipvssim run --pcap`
     writes them (during the run, so the timed run includes the writing)."""
+    if not pcap:
+        return _measure_in(text, False, warm)
     with tempfile.TemporaryDirectory(prefix="ipvssim-bench-") as folder:
-        return _measure_in(text, folder if pcap else False, warm)
+        return _measure_in(text, folder, warm)
 
 
 def _measure_in(text: str, pcap, warm: bool) -> dict:

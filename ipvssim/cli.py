@@ -181,11 +181,13 @@ def run(scenario, mode, out_dir, pcap, seed, duration, max_events, as_json, data
     runs = [(m, dp) for m in _modes(mode) for dp in planes]
     results = []
     for m, dp in runs:
-        # each column is labelled by its mode, and by its data plane when one is forced
-        label = (m or "as-configured") if dp is None else (dp if m is None else f"{m}-{dp}")
+        # a column is its mode (the run's own label); a forced data plane labels it too.
+        # (With neither, there is one run and its pcaps need no folder of their own.)
+        label = m if dp is None else (dp if m is None else f"{m}-{dp}")
         r = simulate(scn, m, seed, dur, _pcap_folder(pcap, out, label, len(runs)),
                      show_progress=not as_json, max_events=max_events, dataplane=dp)
-        r.mode = label
+        if dp is not None:
+            r.mode = label
         results.append(r)
     report = _write_outputs(out, scn, results[0].seed, results)
     _show_and_exit(report, results, out, as_json)

@@ -31,14 +31,23 @@ _RECORD = struct.Struct("<IIII")
 _US = 1_000_000
 
 
+def _record_header(t: float, length: int) -> bytes:
+    """A record's 16-byte header for a frame of `length` bytes captured at `t` seconds."""
+    # Round the whole time once so 0.9999996 s becomes 1 s 0 us, never 0 s 1000000 us.
+    sec, usec = divmod(round(t * _US), _US)
+    return _RECORD.pack(sec, usec, min(length, PCAP_SNAPLEN), length)
+
+
+def _global_header() -> bytes:
+    return _GLOBAL.pack(PCAP_MAGIC, PCAP_VERSION[0], PCAP_VERSION[1], 0, 0, PCAP_SNAPLEN,
+                        LINKTYPE_ETHERNET)
+
+
 def _chunks(records: Iterable[tuple[float, bytes]]):
-    yield _GLOBAL.pack(PCAP_MAGIC, PCAP_VERSION[0], PCAP_VERSION[1], 0, 0, PCAP_SNAPLEN, LINKTYPE_ETHERNET)
+    yield _global_header()
     for t, frame in records:
-        # Round the whole time once so 0.9999996 s becomes 1 s 0 us, never 0 s 1000000 us.
-        sec, usec = divmod(round(t * _US), _US)
-        caplen = min(len(frame), PCAP_SNAPLEN)
-        yield _RECORD.pack(sec, usec, caplen, len(frame))
-        yield bytes(frame[:caplen])
+        yield _record_header(t, len(frame))
+        yield bytes(frame[:PCAP_SNAPLEN])
 
 
 def pcap_bytes(records: Iterable[tuple[float, bytes]]) -> bytes:
@@ -81,15 +90,10 @@ class PcapSpool:
         self._buf = bytearray()
 
     def record(self, t: float, frame) -> None:
-        us = round(t * _US)          # as _chunks: rounded once, then split
         n = len(frame)
         buf = self._buf
-        if n <= PCAP_SNAPLEN:
-            buf += _RECORD.pack(us // _US, us % _US, n, n)
-            buf += frame
-        else:
-            buf += _RECORD.pack(us // _US, us % _US, PCAP_SNAPLEN, n)
-            buf += frame[:PCAP_SNAPLEN]
+        buf += _record_header(t, n)
+        buf += frame if n <= PCAP_SNAPLEN else frame[:PCAP_SNAPLEN]
 
     @property
     def pending_bytes(self) -> int:
@@ -101,8 +105,7 @@ class PcapSpool:
             return
         with open(self.path, "ab" if self.started else "wb") as fh:
             if not self.started:
-                fh.write(_GLOBAL.pack(PCAP_MAGIC, PCAP_VERSION[0], PCAP_VERSION[1], 0, 0,
-                                      PCAP_SNAPLEN, LINKTYPE_ETHERNET))
+                fh.write(_global_header())
             fh.write(self._buf)
         self.started = True
         self._buf.clear()

@@ -67,7 +67,7 @@ class CheckContext:
         dataplane = self.director_dataplane(svc)
         for j, rs in enumerate(svc.real_servers):
             # kube-proxy's iptables rules DNAT every connection, whatever mode is named
-            mode = "nat" if dataplane == "iptables" else self.mode or rs.mode or svc.mode
+            mode = "nat" if dataplane == "iptables" else self.named_mode(rs, svc)
             host = self.view.host(rs.host)
             if host is None:
                 owners = self.view.owners(rs.address)
@@ -76,9 +76,9 @@ class CheckContext:
                                   mode, host, dataplane))
         return refs
 
-    def named_mode(self, ref: ServerRef) -> str:
+    def named_mode(self, rs: RealServerSpec, svc: ServiceSpec) -> str:
         """The forwarding mode the scenario (or --mode) gives a real server."""
-        return self.mode or ref.spec.mode or ref.service.mode
+        return self.mode or rs.mode or svc.mode
 
     def traffic_where(self, index: int, t: TrafficSpec) -> str:
         return t.path or f"traffic[{index}]"

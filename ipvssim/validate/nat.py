@@ -46,7 +46,7 @@ def check(ctx: CheckContext) -> None:
 def _named_modes(ctx: CheckContext, refs: list[ServerRef], director: HostSpec) -> None:
     """Real servers named DR/TUN/FULLNAT behind an iptables director: said once each."""
     for ref in refs:
-        named = ctx.named_mode(ref)
+        named = ctx.named_mode(ref.spec, ref.service)
         if named != "nat":
             ctx.emit("IPTABLES-DNAT", ref.where, ref.spec.loc,
                      f"{director.name} runs the iptables data plane, which DNATs every "
